@@ -1,0 +1,50 @@
+//! step4: step 3, plus a UTS namespace: the container's own hostname.
+
+use anyhow::Result;
+use clap::Parser;
+use std::convert::Infallible;
+use std::path::Path;
+use step4::{cli::CommonArgs, id::ContainerId, init, mount, narrate, pid, preflight, process, uts};
+
+/// Step 4: step 3 plus a UTS namespace: the container has its own hostname.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Hostname inside the container [default: the container's id]
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    narrate::init(env!("CARGO_PKG_NAME"), cli.common.verbose);
+    process::exit_with(run(&cli));
+}
+
+// ANCHOR: run
+/// The runtime: check, create the container process, wait for it.
+fn run(cli: &Cli) -> Result<i32> {
+    preflight::require_root("namespaces, mount(2) and pivot_root(2)")?;
+    let rootfs = preflight::rootfs(cli.common.rootfs.as_deref())?;
+    let id = ContainerId::random()?;
+    let hostname = cli.hostname.clone().unwrap_or_else(|| id.to_string());
+    uts::check_hostname(&hostname)?;
+
+    let namespaces = pid::NAMESPACE | mount::NAMESPACE | uts::NAMESPACE;
+    let mut container = process::spawn(namespaces, || container(cli, &rootfs, &hostname))?;
+    container.started()?;
+    init::supervise(container.pid())
+}
+// ANCHOR_END: run
+
+// ANCHOR: container
+/// The container process: everything between clone and exec.
+fn container(cli: &Cli, rootfs: &Path, hostname: &str) -> Result<Infallible> {
+    mount::enter_new_root(rootfs)?;
+    uts::set_hostname(hostname)?;
+    init::run(|| process::exec(&cli.common.command()))
+}
+// ANCHOR_END: container
