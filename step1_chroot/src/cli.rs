@@ -20,11 +20,9 @@ pub struct CommonArgs {
 
     /// Command to run inside the container, with its arguments
     /// [default: /bin/sh]
-    #[arg(
-        value_name = "CMD",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    // trailing_var_arg: once CMD has started, `-l` in `ls -l` belongs to
+    // CMD, not to us.
+    #[arg(value_name = "CMD", trailing_var_arg = true)]
     pub command: Vec<String>,
 }
 

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 /// Where `make rootfs` puts the root filesystem: `rootfs/` at the top of
 /// the checkout. Taken from the source location at build time, so
 /// `cargo run -p stepN` finds it from any directory of the checkout.
-pub const DEFAULT_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rootfs");
+pub fn default_rootfs() -> PathBuf {
+    let step1 = Path::new(env!("CARGO_MANIFEST_DIR"));
+    step1.parent().unwrap_or(step1).join("rootfs")
+}
 
 // ANCHOR: require_root
 /// Namespaces, mounts and chroot all need privileges (CAP_SYS_CHROOT,
@@ -29,12 +32,10 @@ pub fn require_root(needs: &str) -> Result<()> {
 // ANCHOR_END: require_root
 
 /// The container's root filesystem as an absolute path: `--rootfs DIR`, or
-/// [`DEFAULT_ROOTFS`].
+/// [`default_rootfs`].
 pub fn rootfs(arg: Option<&Path>) -> Result<PathBuf> {
-    let (path, hint) = match arg {
-        Some(dir) => (dir.to_path_buf(), "pass --rootfs a directory holding a root filesystem"),
-        None => (PathBuf::from(DEFAULT_ROOTFS), "run `make rootfs` to create it"),
-    };
+    let path = arg.map_or_else(default_rootfs, Path::to_path_buf);
+    let hint = "run `make rootfs` to create the default one, or pass --rootfs DIR";
     // Canonical, so that the narration and error messages show the real
     // path, and chroot/pivot_root get no `..` or symlinks to trip over.
     let path = path

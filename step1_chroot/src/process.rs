@@ -91,6 +91,7 @@ pub fn spawn(
         }
         None => {
             crate::narrate::set_role("container");
+            die_with_the_runtime();
             drop(read_end);
             ERROR_PIPE.store(write_end.into_raw_fd(), Ordering::Relaxed);
             // A panic must not unwind out of here: it would continue in the
@@ -158,6 +159,15 @@ fn clone3(namespaces: CloneFlags) -> Result<Option<Pid>> {
     }
 }
 // ANCHOR_END: clone3
+
+/// In the child: the container must not outlive the runtime. If the
+/// runtime dies, even by SIGKILL, the kernel sends this process SIGKILL
+/// (for a PID namespace's init that ends the whole namespace).
+/// PR_SET_PDEATHSIG survives execve, so in step 1 the command gets it.
+fn die_with_the_runtime() {
+    crate::narrate!("prctl(PR_SET_PDEATHSIG, SIGKILL)");
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+}
 
 /// "CLONE_NEWPID|CLONE_NEWNS" for the narration, "0" for none.
 pub fn flag_names(flags: CloneFlags) -> String {

@@ -1,0 +1,239 @@
+//! Shared by the integration tests of every step (each includes this file
+//! with `#[path]`): run a step's binary as root against a fresh busybox
+//! rootfs, with a time limit.
+//!
+//! These tests run real containers, so they need root and the host's
+//! static busybox. Without them a test is skipped with the reason printed,
+//! except under CI (`CI` set), where it fails with that reason instead:
+//! CI must never pass by running nothing.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// No test container should live longer than this.
+pub const TIME_LIMIT: Duration = Duration::from_secs(60);
+
+/// The top of the checkout.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Skip (print why, return false) or, under CI, fail.
+pub fn cannot_run(reason: &str) -> bool {
+    if std::env::var_os("CI").is_some() {
+        panic!("this test cannot run here: {reason}");
+    }
+    eprintln!("SKIPPED: {reason}");
+    false
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A busybox root filesystem made for one test by `mkrootfs.sh --busybox`
+/// in a directory of its own; removed when dropped.
+pub struct Rootfs {
+    pub path: PathBuf,
+}
+
+impl Rootfs {
+    /// `None` (after printing why) when the test cannot run here.
+    pub fn new() -> Option<Rootfs> {
+        if !is_root() {
+            cannot_run("needs root (run the tests with sudo, as `make test` does)");
+            return None;
+        }
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "{}-test-{}-{}",
+            env!("CARGO_PKG_NAME"),
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let script = workspace().join("step1_chroot/mkrootfs.sh");
+        let out = Command::new(&script).arg("--busybox").arg(&dir).output().unwrap();
+        if !out.status.success() {
+            cannot_run(&format!(
+                "no busybox rootfs ({}): install busybox-static",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            return None;
+        }
+        Some(Rootfs { path: dir })
+    }
+
+    pub fn arg(&self) -> String {
+        format!("--rootfs={}", self.path.display())
+    }
+
+    /// Copy the statically linked chroot escape to /escape in this rootfs.
+    pub fn add_escape(&self) {
+        std::fs::copy(escape_binary(), self.path.join("escape")).unwrap();
+    }
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// step1_chroot/examples/chroot_escape.rs, compiled once per test binary,
+/// statically linked so it runs in a rootfs without a C library.
+pub fn escape_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            let out = dir.join(format!("chroot_escape-{}", std::process::id()));
+            let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+            let status = Command::new(rustc)
+                .args(["-O", "-C", "target-feature=+crt-static", "-o"])
+                .arg(&out)
+                .arg(workspace().join("step1_chroot/examples/chroot_escape.rs"))
+                .status()
+                .expect("cannot run rustc");
+            assert!(status.success(), "building the static chroot escape failed (needs libc6-dev)");
+            out
+        })
+        .clone()
+}
+
+/// A host file the container must not see, removed when dropped.
+pub struct Marker {
+    pub path: PathBuf,
+    pub content: String,
+}
+
+impl Marker {
+    pub fn new() -> Marker {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let content = format!("host-marker-{}-{}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
+        let path = PathBuf::from("/var/tmp").join(&content);
+        std::fs::write(&path, &content).unwrap();
+        Marker { path, content }
+    }
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Run `bin args...` to completion (stdin from /dev/null), within
+/// [`TIME_LIMIT`].
+pub fn run(bin: &str, args: &[&str]) -> Output {
+    let child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(child)
+}
+
+/// Wait for a child started by [`start`] (or `run`), killing it at the time
+/// limit.
+pub fn finish(child: Child) -> Output {
+    let pid = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(TIME_LIMIT) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the container did not end within {TIME_LIMIT:?}");
+        }
+    }
+}
+
+/// Start `bin args...` in the background with piped output.
+pub fn start(bin: &str, args: &[&str]) -> Child {
+    Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Read `child`'s stdout until a line equal to `line`; returns the reader
+/// so that the rest of the output can be read later.
+pub fn wait_for_line(child: &mut Child, line: &str) -> BufReader<ChildStdout> {
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut buf = String::new();
+        if reader.read_line(&mut buf).unwrap() == 0 {
+            panic!("output ended before {line:?}; got {seen:?}");
+        }
+        seen.push_str(&buf);
+        if buf.trim_end() == line {
+            return reader;
+        }
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Assert a run ended with `code`, showing its output if not.
+#[track_caller]
+pub fn assert_code(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// The bad-input behaviour every step shares: not root, no rootfs, a bad
+/// flag, a command that is not there.
+pub fn check_bad_input(bin: &str, rootfs: &Rootfs) {
+    // Not root: one line, why, and where rootless comes.
+    let out = Command::new(bin)
+        .args([&rootfs.arg(), "true"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_code(&out, 125);
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("needs root") && err.contains("step 7"), "{err}");
+
+    // No rootfs: say where it looked and how to make one.
+    let out = run(bin, &["--rootfs=/nonexistent-rootfs", "true"]);
+    assert_code(&out, 125);
+    let err = stderr(&out);
+    assert!(err.contains("no rootfs at /nonexistent-rootfs") && err.contains("make rootfs"), "{err}");
+
+    // A flag that does not exist: clap's usage error.
+    let out = run(bin, &["--no-such-flag"]);
+    assert_code(&out, 2);
+
+    // A command that is not in the rootfs: the shell's 127, one clear line.
+    let out = run(bin, &[&rootfs.arg(), "no-such-command"]);
+    assert_code(&out, 127);
+    let err = stderr(&out);
+    assert!(err.contains("no-such-command: command not found"), "{err}");
+}
+
+use std::os::unix::process::CommandExt;
