@@ -1,0 +1,68 @@
+# Containers from scratch, one isolation feature per step.
+#
+#   make rootfs            the root filesystem the steps run (Alpine, or busybox offline)
+#   make build             build every step
+#   make demo [STEP=N]     a guided tour of the newest step's container (root)
+#   make test              every test, as root, then the guide
+#   make diff FROM=3 TO=4  what step 4 adds to step 3, and nothing else
+#   make guide             build the guide (guide/book/index.html)
+#   make clean
+
+CARGO  ?= cargo
+MDBOOK ?= mdbook
+ROOTFS ?= rootfs
+NEWEST := 4
+STEP   ?= $(NEWEST)
+
+# The directory of step N: step3 -> step3_mount_namespace.
+step_dir = $(wildcard step$(1)_*)
+
+.PHONY: all build rootfs demo test test-suite diff guide clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+rootfs:
+	step1_chroot/mkrootfs.sh $(ROOTFS)
+
+demo: rootfs
+	$(CARGO) build -p step$(STEP)
+	step1_chroot/tour.sh target/debug/step$(STEP) $(ROOTFS)
+
+# The suite runs real containers: it needs root, and under CI a test that
+# cannot run fails instead of skipping. Where the workplace's leakcheck is
+# present, it checks that the suite left the host as it found it.
+LEAKCHECK := $(wildcard ../shared/tools/leakcheck)
+test:
+ifneq ($(LEAKCHECK),)
+	$(LEAKCHECK) -- $(MAKE) --no-print-directory test-suite
+else
+	$(MAKE) --no-print-directory test-suite
+endif
+
+test-suite: build
+	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory guide
+
+# Only what TO adds or changes: files only in FROM are still used by TO,
+# through FROM's library, and are not shown. No target/, no lock file.
+diff:
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make diff FROM=3 TO=4"; exit 2; }
+	@from=$(call step_dir,$(FROM)); to=$(call step_dir,$(TO)); \
+	test -d "$$from" -a -d "$$to" || { echo "no step $(FROM) or step $(TO)"; exit 2; }; \
+	for f in $$(cd $$to && find . -path ./target -prune -o -type f ! -name Cargo.lock -print | sed 's|^\./||' | sort); do \
+		if [ -f "$$from/$$f" ]; then old="$$from/$$f"; else old=/dev/null; fi; \
+		git --no-pager diff --no-index $(DIFF_FLAGS) -- "$$old" "$$to/$$f" || true; \
+	done; \
+	only=$$(cd $$from && find . -path ./target -prune -o -type f -print | sed 's|^\./||' | while read f; do [ -e "../$$to/$$f" ] || echo "$$f"; done | tr '\n' ' '); \
+	[ -z "$$only" ] || echo "(not shown, still used through the $$from library: $$only)"
+
+guide:
+	guide/check-includes.sh
+	cd guide && $(MDBOOK) build
+
+clean:
+	$(CARGO) clean
+	rm -rf guide/book
