@@ -92,6 +92,9 @@ pub fn spawn(
         None => {
             crate::narrate::set_role("container");
             die_with_the_runtime();
+            // Signals the runtime blocked for itself must not stay blocked
+            // in the container: the mask survives execve.
+            let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
             drop(read_end);
             ERROR_PIPE.store(write_end.into_raw_fd(), Ordering::Relaxed);
             // A panic must not unwind out of here: it would continue in the

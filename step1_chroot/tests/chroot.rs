@@ -71,5 +71,5 @@ fn verbose_narrates_the_system_calls() {
 #[test]
 fn bad_input_gets_a_clear_error() {
     let Some(rootfs) = Rootfs::new() else { return };
-    support::check_bad_input(BIN, &rootfs);
+    support::check_bad_input(BIN, &rootfs, &[]);
 }

@@ -87,8 +87,7 @@ pub fn run(command: impl FnOnce() -> Result<Infallible>) -> Result<Infallible> {
 /// child that exits meanwhile; return `main`'s exit status (128+N for
 /// signal N).
 pub fn supervise(main: Pid) -> Result<i32> {
-    let watched = watched();
-    watched.thread_block().context("sigprocmask failed")?;
+    let watched = block_signals()?;
     loop {
         // Reap first: SIGCHLD may have come and gone before we blocked it,
         // and several children exiting at once raise a single SIGCHLD.
@@ -114,6 +113,15 @@ pub fn supervise(main: Pid) -> Result<i32> {
     }
 }
 // ANCHOR_END: supervise
+
+/// Block the watched signals: from now on they wait, queued, until
+/// [`supervise`] takes them. A runtime with set-up to undo calls this
+/// first, so that a SIGTERM during set-up still ends in its clean-up.
+pub fn block_signals() -> Result<SigSet> {
+    let watched = watched();
+    watched.thread_block().context("sigprocmask failed")?;
+    Ok(watched)
+}
 
 // ANCHOR: reap
 /// Collect every child that has exited, without blocking. Returns `main`'s

@@ -100,7 +100,7 @@ fn ps_lists_host_processes_with_the_hosts_proc() {
 #[test]
 fn bad_input_gets_a_clear_error() {
     let Some(rootfs) = Rootfs::new() else { return };
-    support::check_bad_input(BIN, &rootfs);
+    support::check_bad_input(BIN, &rootfs, &[]);
 }
 
 /// The host's procfs mounted at a directory, unmounted when dropped.

@@ -32,12 +32,19 @@ pub const NAMESPACE: CloneFlags = CloneFlags::CLONE_NEWNS;
 /// In the container process: build the container's mount table around
 /// `rootfs` and make it the root.
 pub fn enter_new_root(rootfs: &Path) -> Result<()> {
+    prepare_new_root(rootfs)?;
+    pivot_to(rootfs)
+}
+
+/// Everything before the pivot: later steps add their own mounts (files
+/// of /etc, volumes) between this and [`pivot_to`], while the host's paths
+/// are still reachable.
+pub fn prepare_new_root(rootfs: &Path) -> Result<()> {
     make_mounts_private()?;
     bind_onto_itself(rootfs)?;
     mount_proc(rootfs)?;
     mount_sys(rootfs)?;
-    crate::dev::mount_dev(rootfs)?;
-    pivot_to(rootfs)
+    crate::dev::mount_dev(rootfs)
 }
 // ANCHOR_END: enter_new_root
 
@@ -86,7 +93,7 @@ fn mount_sys(rootfs: &Path) -> Result<()> {
 
 // ANCHOR: pivot_to
 /// Make `rootfs` the root of this mount namespace and detach the old root.
-fn pivot_to(rootfs: &Path) -> Result<()> {
+pub fn pivot_to(rootfs: &Path) -> Result<()> {
     crate::narrate!("chdir({rootfs:?})");
     nix::unistd::chdir(rootfs).with_context(|| format!("chdir({}) failed", rootfs.display()))?;
 

@@ -90,5 +90,5 @@ fn hostname_is_the_hosts() {
 #[test]
 fn bad_input_gets_a_clear_error() {
     let Some(rootfs) = Rootfs::new() else { return };
-    support::check_bad_input(BIN, &rootfs);
+    support::check_bad_input(BIN, &rootfs, &[]);
 }

@@ -45,5 +45,22 @@ fn an_invalid_hostname_is_refused_before_anything_starts() {
 #[test]
 fn bad_input_gets_a_clear_error() {
     let Some(rootfs) = Rootfs::new() else { return };
-    support::check_bad_input(BIN, &rootfs);
+    support::check_bad_input(BIN, &rootfs, &[]);
+}
+
+/// Negative control for step 5: without a network namespace the container
+/// sees the host's interfaces.
+#[test]
+fn network_interfaces_are_the_hosts() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let out = run(BIN, &[&rootfs.arg(), "ls", "/sys/class/net"]);
+    assert_code(&out, 0);
+    let mut host: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    host.sort();
+    let mut inside: Vec<String> = stdout(&out).split_whitespace().map(String::from).collect();
+    inside.sort();
+    assert_eq!(inside, host);
 }

@@ -205,8 +205,9 @@ pub fn assert_code(output: &Output, code: i32) {
 }
 
 /// The bad-input behaviour every step shares: not root, no rootfs, a bad
-/// flag, a command that is not there.
-pub fn check_bad_input(bin: &str, rootfs: &Rootfs) {
+/// flag, a command that is not there. `extra` goes before the command
+/// (e.g. `--network none`, so that no bridge is created).
+pub fn check_bad_input(bin: &str, rootfs: &Rootfs, extra: &[&str]) {
     // Not root: one line, why, and where rootless comes.
     let out = Command::new(bin)
         .args([&rootfs.arg(), "true"])
@@ -230,7 +231,9 @@ pub fn check_bad_input(bin: &str, rootfs: &Rootfs) {
     assert_code(&out, 2);
 
     // A command that is not in the rootfs: the shell's 127, one clear line.
-    let out = run(bin, &[&rootfs.arg(), "no-such-command"]);
+    let rootfs_arg = rootfs.arg();
+    let args: Vec<&str> = [&[rootfs_arg.as_str()][..], extra, &["no-such-command"]].concat();
+    let out = run(bin, &args);
     assert_code(&out, 127);
     let err = stderr(&out);
     assert!(err.contains("no-such-command: command not found"), "{err}");
