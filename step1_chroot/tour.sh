@@ -35,5 +35,8 @@ case $step in
     step2) echo "Isolated: root directory, process IDs (the shell is PID 2 under a tiny init). /proc and mounts are still the host's (step 3)." ;;
     step3) echo "Isolated: root directory, process IDs, mounts (/proc shows only the container). Hostname: the host's (step 4)." ;;
     step4) echo "Isolated: root directory, process IDs, mounts, hostname. Network interfaces: still the host's (step 5)." ;;
+    step5) echo "Isolated: root directory, process IDs, mounts, hostname, network (eth0 on bridge ctr0, NAT to the outside)."
+           echo "Still shared: CPU and memory, without limits (step 6). The bridge stays for the next container: remove it with"
+           echo "  sudo target/debug/step5 --cleanup-network" ;;
 esac
 echo "Try it yourself: sudo target/debug/$step --rootfs $rootfs --verbose"

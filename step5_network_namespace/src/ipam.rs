@@ -8,14 +8,15 @@
 //! at the same moment never get the same address.
 //!
 //! A lease whose runtime process is gone (killed, crashed) is stale: the
-//! next allocation takes it back. The runtime is named by PID *and* start
-//! time, because PIDs are reused. Read: flock(2), proc(5) /proc/PID/stat.
+//! next allocation takes it back (see [`crate::owner`]). Read: flock(2).
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::owner::{is_alive, owner};
 use std::str::FromStr;
 
 /// An IPv4 subnet such as 172.20.0.0/24.
@@ -153,31 +154,6 @@ impl Drop for Lease {
         crate::narrate!("released {}", self.address);
         let _ = std::fs::remove_file(&self.path);
     }
-}
-
-/// "PID STARTTIME" of this runtime process.
-pub fn owner() -> String {
-    let pid = std::process::id();
-    format!("{pid} {}", start_time(pid).unwrap_or_default())
-}
-
-/// Field 22 of /proc/PID/stat: when the process started, in clock ticks
-/// since boot. Together with the PID it names one process for good.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces: count after its ')'.
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether the runtime that wrote `path` (a lease, an owner file) still
-/// runs.
-pub fn is_alive(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else { return false };
-    let mut fields = text.split_whitespace();
-    let (Some(pid), Some(started)) = (fields.next(), fields.next()) else { return false };
-    let (Ok(pid), Ok(started)) = (pid.parse::<u32>(), started.parse::<u64>()) else { return false };
-    start_time(pid) == Some(started)
 }
 
 #[cfg(test)]

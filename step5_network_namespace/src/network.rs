@@ -239,7 +239,7 @@ impl ContainerFiles {
         let dir = state.join("containers").join(id);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let files = ContainerFiles { hosts: dir.join("hosts"), resolv_conf: dir.join("resolv.conf"), dir };
-        std::fs::write(files.dir.join("owner"), crate::ipam::owner())?;
+        std::fs::write(files.dir.join("owner"), crate::owner::owner())?;
         let own_line = match address {
             Some(address) => format!("{address}\t{hostname}\n"),
             None => format!("127.0.1.1\t{hostname}\n"),
@@ -260,7 +260,7 @@ impl Drop for ContainerFiles {
 fn recover_stale_files(state: &Path) {
     let Ok(entries) = std::fs::read_dir(state.join("containers")) else { return };
     for entry in entries.flatten() {
-        if !crate::ipam::is_alive(&entry.path().join("owner")) {
+        if !crate::owner::is_alive(&entry.path().join("owner")) {
             crate::narrate!("removing the files of a runtime that is gone: {:?}", entry.path());
             let _ = std::fs::remove_dir_all(entry.path());
         }
