@@ -5,7 +5,7 @@
 #   sudo guide/regen-outputs.sh          (from any directory; needs root)
 #
 # What it does:
-# - uses the binaries in target/debug (runs `cargo build` if one is missing);
+# - builds steps 1-4 (cargo build) and uses the binaries in target/debug;
 # - makes a throwaway "checkout" in a temporary directory: a busybox rootfs
 #   made by step1_chroot/mkrootfs.sh --busybox, the chroot escape compiled
 #   statically into it, and symlinks to target/ and step1_chroot/, so that
@@ -39,11 +39,18 @@ for tool in unshare findmnt pgrep pstree script rustc; do
     command -v "$tool" >/dev/null || { echo "regen-outputs.sh: $tool is missing" >&2; exit 1; }
 done
 
+# The outputs must match the source: build first (quick when up to date).
+# Under sudo, cargo may not be on root's PATH: then use what is built.
+if command -v cargo >/dev/null; then
+    echo "regen-outputs.sh: cargo build -p step1 -p step2 -p step3 -p step4"
+    (cd "$repo" && cargo build --quiet -p step1 -p step2 -p step3 -p step4)
+else
+    echo "regen-outputs.sh: no cargo on PATH; using the binaries in target/debug" >&2
+fi
 for n in 1 2 3 4; do
     if [ ! -x "$repo/target/debug/step$n" ]; then
-        echo "regen-outputs.sh: building the binaries (cargo build)"
-        (cd "$repo" && cargo build --quiet)
-        break
+        echo "regen-outputs.sh: target/debug/step$n is missing: run cargo build first" >&2
+        exit 1
     fi
 done
 
@@ -231,7 +238,7 @@ findmnt -o TARGET,SOURCE,PROPAGATION $PWD/rootfs
 EOF
 
 capture ch03-shell <<'EOF'
-unshare --pid --fork --mount --propagation private sh -c 'mount --rbind rootfs rootfs && mount -t proc proc rootfs/proc && cd rootfs && pivot_root . . && umount -l . && exec /bin/sh -c "ps; cat /proc/self/mountinfo"'
+unshare --pid --fork --mount --propagation private sh -c 'mount --make-rprivate / && mount --rbind rootfs rootfs && mount -t proc proc rootfs/proc && cd rootfs && pivot_root . . && umount -l . && exec /bin/sh -c "ps; cat /proc/self/mountinfo"'
 EOF
 
 # -------------------------------------------------------- 4. UTS namespace

@@ -32,7 +32,7 @@ done
 printf '\n'
 case $step in
     step1) echo "Isolated: the root directory (chroot). Everything else is the host's; /proc is empty because nothing mounted it." ;;
-    step2) echo "Isolated: root directory, process IDs (the shell is PID 2 under a tiny init). /proc and mounts are still the host's (step 3)." ;;
+    step2) echo "Isolated: root directory, process IDs (the shell is PID 2 under a tiny init). Nothing mounts a /proc for the container, and the mounts are the host's (step 3)." ;;
     step3) echo "Isolated: root directory, process IDs, mounts (/proc shows only the container). Hostname: the host's (step 4)." ;;
     step4) echo "Isolated: root directory, process IDs, mounts, hostname. Network interfaces: still the host's (step 5)." ;;
     step5) echo "Isolated: root directory, process IDs, mounts, hostname, network (eth0 on bridge ctr0, NAT to the outside)."

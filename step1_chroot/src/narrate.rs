@@ -36,7 +36,10 @@ pub fn program() -> &'static str {
 #[doc(hidden)]
 pub fn print(line: std::fmt::Arguments) {
     let role = *ROLE.lock().unwrap();
-    eprintln!("{} [{role}] {line}", program());
+    // One write(2) per line: several processes narrate at once, and
+    // eprintln! would write piece by piece, interleaving their lines.
+    let text = format!("{} [{role}] {line}\n", program());
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
 }
 
 /// `narrate!("chroot({:?})", path)` prints the call when `--verbose` is on.

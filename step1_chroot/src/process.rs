@@ -20,7 +20,7 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Exit status for "the runtime or the container set-up failed" (as docker).
@@ -81,17 +81,18 @@ pub fn spawn(
 
     // Anything still buffered would be printed twice, once by each process.
     let _ = std::io::stdout().flush();
+    let runtime = runtime_pidfd()?;
 
     crate::narrate!("clone3(flags={})", flag_names(namespaces));
     match clone3(namespaces)? {
         Some(pid) => {
             crate::narrate!("clone3 returned: the container process is pid {pid}");
-            drop(write_end);
+            drop((write_end, runtime));
             Ok(Container { pid, errors: Some(File::from(read_end)) })
         }
         None => {
             crate::narrate::set_role("container");
-            die_with_the_runtime();
+            die_with_the_runtime(runtime);
             // Signals the runtime blocked for itself must not stay blocked
             // in the container: the mask survives execve.
             let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
@@ -163,13 +164,31 @@ fn clone3(namespaces: CloneFlags) -> Result<Option<Pid>> {
 }
 // ANCHOR_END: clone3
 
+/// A pidfd of the runtime itself, for [`die_with_the_runtime`]: it
+/// becomes readable when the runtime exits, and unlike a PID it still
+/// means the runtime from inside a new PID namespace. Read: pidfd_open(2).
+fn runtime_pidfd() -> Result<OwnedFd> {
+    // SAFETY: pidfd_open returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, std::process::id(), 0) };
+    if fd < 0 {
+        return Err(Errno::last()).context("pidfd_open of the runtime failed");
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// In the child: the container must not outlive the runtime. If the
 /// runtime dies, even by SIGKILL, the kernel sends this process SIGKILL
 /// (for a PID namespace's init that ends the whole namespace).
 /// PR_SET_PDEATHSIG survives execve, so in step 1 the command gets it.
-fn die_with_the_runtime() {
+fn die_with_the_runtime(runtime: OwnedFd) {
     crate::narrate!("prctl(PR_SET_PDEATHSIG, SIGKILL)");
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    // The runtime may have died before the prctl, and then no signal
+    // comes: its pidfd is readable once it has exited.
+    let mut poll = [libc::pollfd { fd: runtime.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+    if unsafe { libc::poll(poll.as_mut_ptr(), 1, 0) } == 1 {
+        unsafe { libc::_exit(EXIT_SETUP_FAILED) };
+    }
 }
 
 /// "CLONE_NEWPID|CLONE_NEWNS" for the narration, "0" for none.

@@ -19,9 +19,11 @@
 //! (shells, servers) do neither job. A tiny init does both, see
 //! [`crate::init`], as `docker run --init` and tini do.
 //!
-//! Left out on purpose: /proc is still the host's (mounted before the
-//! namespace existed), so `ps` inside lists the host's processes. Step 3
-//! mounts a /proc of the container's own. Read: pid_namespaces(7).
+//! Left out on purpose: /proc. procfs shows the PID namespace of whoever
+//! mounted it, and nothing mounts one for the container: /proc inside is
+//! the rootfs's empty directory (ps shows nothing), or, if the host
+//! mounted its procfs there as chroot users do, the host's processes.
+//! Step 3 mounts a /proc of the container's own. Read: pid_namespaces(7).
 
 use nix::sched::CloneFlags;
 

@@ -104,8 +104,9 @@ pub fn pivot_to(rootfs: &Path) -> Result<()> {
     nix::unistd::pivot_root(".", ".").context("pivot_root failed")?;
 
     // Unmount that old root (the top mount at "."). MNT_DETACH, because
-    // the host's mounts are busy: detach now, the kernel frees them when
-    // the last user is gone. From here on no path leads to the host.
+    // it is busy: it has mounts below it, and this process still runs the
+    // runtime's binary loaded from it. Detach now; the kernel frees it
+    // when the last user is gone. From here on no path leads to the host.
     crate::narrate!("umount2(\".\", MNT_DETACH)");
     nix::mount::umount2(".", MntFlags::MNT_DETACH).context("detaching the old root failed")?;
 

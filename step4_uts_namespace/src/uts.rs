@@ -24,18 +24,18 @@ const MAX_LEN: usize = 64;
 // ANCHOR: check_hostname
 /// Refuse, in the runtime and before anything is created, a name the
 /// kernel would refuse (longer than 64 bytes) or that resolvers and shells
-/// would choke on: dot-separated labels of letters, digits and inner '-'
-/// (RFC 1123).
+/// would choke on: dot-separated labels of at most 63 letters, digits and
+/// inner '-' (RFC 1123).
 pub fn check_hostname(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > MAX_LEN {
         bail!("invalid --hostname {name:?}: it must be 1 to {MAX_LEN} characters long");
     }
     for label in name.split('.') {
         let valid_chars = label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if label.is_empty() || !valid_chars || label.starts_with('-') || label.ends_with('-') {
+        if label.is_empty() || label.len() > 63 || !valid_chars || label.starts_with('-') || label.ends_with('-') {
             bail!(
                 "invalid --hostname {name:?}: use letters, digits and '-' \
-                 (not first or last), in labels separated by '.'"
+                 (not first or last), in labels of at most 63 separated by '.'"
             );
         }
     }
@@ -64,7 +64,7 @@ mod tests {
 
     #[test]
     fn rejects_what_the_kernel_or_resolvers_would() {
-        for name in ["", "-web", "web-", "a..b", "a b", "web_1", "é", &"a".repeat(65)] {
+        for name in ["", "-web", "web-", "a..b", "a b", "web_1", "é", &"a".repeat(64), &"a".repeat(65)] {
             assert!(check_hostname(name).is_err(), "{name}");
         }
     }

@@ -294,3 +294,14 @@ fn bad_input_gets_a_clear_error() {
     let Some(rootfs) = Rootfs::new() else { return };
     support::check_bad_input(BIN, &rootfs, &["--network", "none"]);
 }
+
+/// Negative control for step 6: without cgroups of its own the container
+/// is in the runtime's cgroups, with the runtime's (lack of) limits.
+#[test]
+fn the_container_shares_the_runtimes_cgroups() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let out = run(BIN, &[&rootfs.arg(), "--network", "none", "cat", "/proc/self/cgroup"]);
+    assert_code(&out, 0);
+    let mine = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_eq!(stdout(&out), mine);
+}

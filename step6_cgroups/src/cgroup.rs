@@ -1,0 +1,540 @@
+//! One cgroup per container: its limits, its statistics, and its removal.
+//!
+//! A cgroup is a directory in a cgroup file system. Creating one is
+//! mkdir(2); moving a process into it is writing the PID to its
+//! `cgroup.procs`; a limit is a write to one of its files; removing it is
+//! rmdir(2), which the kernel refuses while a process is still inside.
+//! Children of a process start in its cgroups, so the container's command,
+//! forked after the container process was moved in, starts inside.
+//!
+//! Each container gets `step6/<id>` in every hierarchy it needs (see
+//! [`crate::hierarchy`]): on cgroup v1 one directory per controller
+//! hierarchy, on cgroup v2 a single one. The file names differ by version:
+//!
+//! | limit          | cgroup v1                                  | cgroup v2                 |
+//! |----------------|--------------------------------------------|---------------------------|
+//! | --memory       | memory.limit_in_bytes                      | memory.max                |
+//! | --memory-swap  | memory.memsw.limit_in_bytes (memory+swap)  | memory.swap.max (swap)    |
+//! | --cpus         | cpu.cfs_quota_us / cpu.cfs_period_us       | cpu.max "QUOTA PERIOD"    |
+//! | --cpu-shares   | cpu.shares                                 | cpu.weight                |
+//! | --pids-limit   | pids.max                                   | pids.max                  |
+//! | --blkio-weight | blkio.weight (or blkio.bfq.weight)         | io.weight                 |
+//!
+//! The host's hierarchies themselves are never remounted or reconfigured;
+//! on v2 a controller is only enabled for the `step6` subtree (and at the
+//! root if the host has not enabled it there already).
+//! Read: cgroups(7), the kernel's Documentation/admin-guide/cgroup-v2.rst
+//! and cgroup-v1/{memory,cpuacct,pids}.rst.
+
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::hierarchy::{Hierarchies, Setup};
+use crate::limits::{blkio_to_io_weight, shares_to_weight, Limits, CPU_PERIOD_US};
+
+/// The parent of every container's cgroup, in each hierarchy.
+pub const PARENT: &str = "step6";
+/// Owner files, one per container cgroup, to recognise a killed run's.
+pub const STATE_DIR: &str = "/run/step6";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Version {
+    V1,
+    V2,
+}
+
+/// A container's cgroup, in every hierarchy it needs. Dropping it kills
+/// what is left inside and removes the directories.
+pub struct Cgroup {
+    version: Version,
+    /// (controller, directory); on v2 every controller has the same one.
+    dirs: Vec<(&'static str, PathBuf)>,
+    memory_limit: Option<u64>,
+    owner_file: PathBuf,
+}
+
+// ANCHOR: create
+impl Cgroup {
+    /// Create `step6/<id>` and write the limits, before the container
+    /// process exists.
+    pub fn create(hierarchies: &Hierarchies, id: &str, limits: &Limits) -> Result<Cgroup> {
+        Cgroup::create_in(hierarchies, Path::new(STATE_DIR), id, limits)
+    }
+
+    /// [`Cgroup::create`], with the owner files in `state_dir` (tests use a
+    /// fake cgroup tree and state directory).
+    pub fn create_in(hierarchies: &Hierarchies, state_dir: &Path, id: &str, limits: &Limits) -> Result<Cgroup> {
+        recover_stale(hierarchies, state_dir);
+        std::fs::create_dir_all(state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
+        let owner_file = state_dir.join(id);
+        std::fs::write(&owner_file, step5::owner::owner())?;
+        let version = if hierarchies.setup == Setup::Unified { Version::V2 } else { Version::V1 };
+        // From here on, Drop undoes whatever has been created.
+        let mut cgroup = Cgroup { version, dirs: Vec::new(), memory_limit: limits.memory, owner_file };
+        match version {
+            Version::V1 => cgroup.make_v1_dirs(hierarchies, id, limits)?,
+            Version::V2 => cgroup.make_v2_dir(hierarchies, id, limits)?,
+        }
+        match version {
+            Version::V1 => cgroup.apply_v1(limits)?,
+            Version::V2 => cgroup.apply_v2(limits)?,
+        }
+        Ok(cgroup)
+    }
+    // ANCHOR_END: create
+
+    /// v1: `<hierarchy>/step6/<id>` in each controller's hierarchy.
+    fn make_v1_dirs(&mut self, hierarchies: &Hierarchies, id: &str, limits: &Limits) -> Result<()> {
+        for controller in crate::hierarchy::CONTROLLERS {
+            let Some(mount) = hierarchies.v1_mount(controller) else {
+                if let Some(flag) = needed_for(controller, limits) {
+                    bail!("{flag} needs the {controller} cgroup controller, which this host does not mount");
+                }
+                continue;
+            };
+            if controller == "blkio" && limits.blkio_weight.is_none() {
+                continue;
+            }
+            let dir = mount.join(PARENT).join(id);
+            // Controllers mounted together share one directory.
+            if !self.dirs.iter().any(|(_, known)| *known == dir) {
+                make_dir(&dir)?;
+            }
+            self.dirs.push((controller, dir));
+        }
+        Ok(())
+    }
+
+    /// v2: `<root>/step6/<id>`, with the controllers enabled on the way.
+    fn make_v2_dir(&mut self, hierarchies: &Hierarchies, id: &str, limits: &Limits) -> Result<()> {
+        let root = hierarchies.v2.as_deref().context("no cgroup2 mount")?;
+        let available = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+        let mut wanted = Vec::new();
+        for (controller, v2_name) in [("memory", "memory"), ("cpu", "cpu"), ("pids", "pids"), ("blkio", "io")] {
+            if available.split_whitespace().any(|c| c == v2_name) {
+                if controller != "blkio" || limits.blkio_weight.is_some() {
+                    wanted.push(v2_name);
+                }
+            } else if let Some(flag) = needed_for(controller, limits) {
+                bail!("{flag} needs the {v2_name} controller, which this host's cgroup v2 does not offer");
+            }
+        }
+        // A controller works in a cgroup only if its parent enabled it in
+        // cgroup.subtree_control, all the way down from the root.
+        let parent = root.join(PARENT);
+        make_dir(&parent)?;
+        for dir in [root, parent.as_path()] {
+            enable_controllers(dir, &wanted)?;
+        }
+        let dir = parent.join(id);
+        make_dir(&dir)?;
+        for controller in ["memory", "cpu", "cpuacct", "pids", "blkio"] {
+            self.dirs.push((controller, dir.clone()));
+        }
+        Ok(())
+    }
+
+    // ANCHOR: apply_v1
+    fn apply_v1(&self, limits: &Limits) -> Result<()> {
+        if let Some(bytes) = limits.memory {
+            self.write("memory", "memory.limit_in_bytes", &bytes.to_string())?;
+        }
+        if let Some(total) = limits.memory_swap {
+            if !self.path("memory", "memory.memsw.limit_in_bytes").exists() {
+                bail!("--memory-swap: this kernel does not account swap (no memory.memsw files; boot with swapaccount=1)");
+            }
+            let value = total.map_or("-1".to_string(), |bytes| bytes.to_string());
+            self.write("memory", "memory.memsw.limit_in_bytes", &value)?;
+        }
+        if let Some(quota) = limits.cpu_quota_us {
+            self.write("cpu", "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
+            self.write("cpu", "cpu.cfs_quota_us", &quota.to_string())?;
+        }
+        if let Some(shares) = limits.cpu_shares {
+            self.write("cpu", "cpu.shares", &shares.to_string())?;
+        }
+        if let Some(pids) = limits.pids {
+            self.write("pids", "pids.max", &pids.to_string())?;
+        }
+        if let Some(weight) = limits.blkio_weight {
+            let file = ["blkio.weight", "blkio.bfq.weight"]
+                .into_iter()
+                .find(|file| self.path("blkio", file).exists())
+                .context("--blkio-weight: this host's blkio controller has no weights (they need the BFQ I/O scheduler)")?;
+            self.write("blkio", file, &weight.to_string())?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: apply_v1
+
+    // ANCHOR: apply_v2
+    fn apply_v2(&self, limits: &Limits) -> Result<()> {
+        if let Some(bytes) = limits.memory {
+            self.write("memory", "memory.max", &bytes.to_string())?;
+        }
+        if let Some(total) = limits.memory_swap {
+            // v2 limits swap alone, where v1 (and the flag) count memory+swap.
+            let swap = match (total, limits.memory) {
+                (Some(total), Some(memory)) => (total - memory).to_string(),
+                _ => "max".to_string(),
+            };
+            self.write("memory", "memory.swap.max", &swap)?;
+        }
+        if let Some(quota) = limits.cpu_quota_us {
+            self.write("cpu", "cpu.max", &format!("{quota} {CPU_PERIOD_US}"))?;
+        }
+        if let Some(shares) = limits.cpu_shares {
+            self.write("cpu", "cpu.weight", &shares_to_weight(shares).to_string())?;
+        }
+        if let Some(pids) = limits.pids {
+            self.write("pids", "pids.max", &pids.to_string())?;
+        }
+        if let Some(weight) = limits.blkio_weight {
+            self.write("blkio", "io.weight", &format!("default {}", blkio_to_io_weight(weight)))?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: apply_v2
+
+    // ANCHOR: attach
+    /// Move process `pid` into the cgroup, in every hierarchy. Called while
+    /// the container process waits at its gate, before anything of the
+    /// user's runs: everything it forks from then on starts inside.
+    pub fn attach(&self, pid: Pid) -> Result<()> {
+        for dir in self.unique_dirs() {
+            let procs = dir.join("cgroup.procs");
+            crate::narrate!("echo {pid} > {}", procs.display());
+            std::fs::write(&procs, pid.to_string())
+                .with_context(|| format!("cannot move pid {pid} into {}", dir.display()))?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: attach
+
+    // ANCHOR: outcome
+    /// After the container ended with `code`: say so if the OOM killer
+    /// ended it, and with `--verbose` what it used.
+    pub fn outcome(&self, code: i32) -> Result<i32> {
+        if crate::narrate::enabled() {
+            let peak = self.peak_memory().map_or("unknown".into(), mib);
+            let cpu = self.cpu_time().map_or("unknown".into(), |t| format!("{:.2} s", t.as_secs_f64()));
+            crate::narrate!("peak memory {peak}, CPU time {cpu}");
+        }
+        let oom_kills = self.oom_kills();
+        let limit = self.memory_limit.map_or("none".into(), mib);
+        if oom_kills > 0 && code == 128 + libc::SIGKILL {
+            return Err(step5::process::Failed { code, message: format!("killed: out of memory (limit {limit})") }.into());
+        }
+        if oom_kills > 0 {
+            eprintln!("{}: warning: the OOM killer ended {oom_kills} process(es) in the container (limit {limit})", crate::narrate::program());
+        }
+        Ok(code)
+    }
+    // ANCHOR_END: outcome
+
+    /// The most memory the container used at once.
+    pub fn peak_memory(&self) -> Option<u64> {
+        let file = match self.version {
+            Version::V1 => "memory.max_usage_in_bytes",
+            Version::V2 => "memory.peak",
+        };
+        self.read("memory", file)?.trim().parse().ok()
+    }
+
+    /// CPU time used by every process of the container.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        match self.version {
+            Version::V1 => Some(Duration::from_nanos(self.read("cpuacct", "cpuacct.usage")?.trim().parse().ok()?)),
+            Version::V2 => Some(Duration::from_micros(keyed(&self.read("cpu", "cpu.stat")?, "usage_usec")?)),
+        }
+    }
+
+    /// How many processes the kernel's OOM killer ended in the cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        let (file, text) = match self.version {
+            Version::V1 => ("memory.oom_control", self.read("memory", "memory.oom_control")),
+            Version::V2 => ("memory.events", self.read("memory", "memory.events")),
+        };
+        let _ = file;
+        text.and_then(|text| keyed(&text, "oom_kill")).unwrap_or(0)
+    }
+
+    /// The directory of this cgroup in `controller`'s hierarchy.
+    pub fn dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs.iter().find(|(c, _)| *c == controller).map(|(_, dir)| dir.as_path())
+    }
+
+    fn path(&self, controller: &str, file: &str) -> PathBuf {
+        self.dir(controller).map(|dir| dir.join(file)).unwrap_or_default()
+    }
+
+    fn read(&self, controller: &str, file: &str) -> Option<String> {
+        std::fs::read_to_string(self.path(controller, file)).ok()
+    }
+
+    fn write(&self, controller: &str, file: &str, value: &str) -> Result<()> {
+        let path = self.path(controller, file);
+        crate::narrate!("echo {value} > {}", path.display());
+        std::fs::write(&path, value).with_context(|| format!("cannot set {} to {value}", path.display()))
+    }
+
+    fn unique_dirs(&self) -> Vec<&Path> {
+        let mut dirs: Vec<&Path> = Vec::new();
+        for (_, dir) in &self.dirs {
+            if !dirs.contains(&dir.as_path()) {
+                dirs.push(dir);
+            }
+        }
+        dirs
+    }
+}
+
+// ANCHOR: remove
+impl Drop for Cgroup {
+    /// Every exit path ends here: kill what is left, then rmdir.
+    fn drop(&mut self) {
+        for dir in self.unique_dirs() {
+            remove(dir);
+            // The parent too, once the last container is gone (rmdir
+            // refuses while another container's cgroup is in it).
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        let _ = std::fs::remove_file(&self.owner_file);
+        if let Some(state_dir) = self.owner_file.parent() {
+            let _ = std::fs::remove_dir(state_dir);
+        }
+    }
+}
+
+/// Empty the cgroup `dir` and remove it. rmdir fails with EBUSY while a
+/// process is inside, so kill leftovers (a killed runtime's container, a
+/// process that escaped its init) and try again until they are gone.
+fn remove(dir: &Path) {
+    for _ in 0..300 {
+        crate::narrate!("rmdir {}", dir.display());
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+            Err(err) if err.raw_os_error() == Some(libc::EBUSY) => kill_all(dir),
+            Err(err) => {
+                eprintln!("{}: warning: cannot remove cgroup {}: {err}", crate::narrate::program(), dir.display());
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("{}: warning: cgroup {} still has processes", crate::narrate::program(), dir.display());
+}
+// ANCHOR_END: remove
+
+/// SIGKILL every process in the cgroup: `cgroup.kill` on v2 (kernel 5.14+),
+/// else one by one from `cgroup.procs`.
+fn kill_all(dir: &Path) {
+    let kill_file = dir.join("cgroup.kill");
+    if kill_file.exists() && std::fs::write(&kill_file, "1").is_ok() {
+        return;
+    }
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs.split_whitespace().filter_map(|p| p.parse().ok()) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// Remove the cgroups of runs whose runtime is gone (SIGKILLed): their
+/// owner file names a dead process, or is missing.
+fn recover_stale(hierarchies: &Hierarchies, state_dir: &Path) {
+    let mounts = hierarchies.v1.iter().map(|(_, mount)| mount.as_path()).chain(hierarchies.v2.as_deref());
+    for mount in mounts {
+        let Ok(entries) = std::fs::read_dir(mount.join(PARENT)) else { continue };
+        for entry in entries.flatten().filter(|entry| entry.path().is_dir()) {
+            if !step5::owner::is_alive(&state_dir.join(entry.file_name())) {
+                crate::narrate!("removing the cgroup of a runtime that is gone: {}", entry.path().display());
+                remove(&entry.path());
+                let _ = std::fs::remove_file(state_dir.join(entry.file_name()));
+            }
+        }
+    }
+}
+
+/// mkdir, narrated; the parent is made if missing.
+fn make_dir(dir: &Path) -> Result<()> {
+    crate::narrate!("mkdir {}", dir.display());
+    match std::fs::create_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(err) if err.raw_os_error() == Some(Errno::EEXIST as i32) => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("cannot create the cgroup {}", dir.display())),
+    }
+}
+
+/// `echo +memory +cpu > DIR/cgroup.subtree_control`, for those not enabled.
+fn enable_controllers(dir: &Path, controllers: &[&str]) -> Result<()> {
+    let path = dir.join("cgroup.subtree_control");
+    let enabled = std::fs::read_to_string(&path).unwrap_or_default();
+    let missing: Vec<String> = controllers
+        .iter()
+        .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let value = missing.join(" ");
+    crate::narrate!("echo {value} > {}", path.display());
+    std::fs::write(&path, &value).with_context(|| format!("cannot enable {value} in {}", path.display()))
+}
+
+/// The flag that needs `controller`, if one was given.
+fn needed_for(controller: &str, limits: &Limits) -> Option<&'static str> {
+    match controller {
+        "memory" if limits.memory.is_some() => Some("--memory"),
+        "cpu" if limits.cpu_quota_us.is_some() => Some("--cpus"),
+        "cpu" if limits.cpu_shares.is_some() => Some("--cpu-shares"),
+        "pids" if limits.pids.is_some() => Some("--pids-limit"),
+        "blkio" if limits.blkio_weight.is_some() => Some("--blkio-weight"),
+        _ => None,
+    }
+}
+
+/// The number after `key` in "key value" lines (memory.events, cpu.stat,
+/// memory.oom_control).
+fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{} MiB", bytes / (1024 * 1024))
+}
+
+/// The v2 and v1 code paths against fake cgroup trees: ordinary
+/// directories with the files the kernel would provide. (The v1 path also
+/// runs for real in the integration tests on hybrid hosts.)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::LimitArgs;
+
+    struct Fake(PathBuf);
+
+    impl Fake {
+        fn new(name: &str) -> Fake {
+            let dir = std::env::temp_dir().join(format!("step6-fake-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Fake(dir)
+        }
+        fn read(&self, path: &str) -> String {
+            std::fs::read_to_string(self.0.join(path)).unwrap_or_else(|_| panic!("no {path}"))
+        }
+        fn write(&self, path: &str, text: &str) {
+            std::fs::create_dir_all(self.0.join(path).parent().unwrap()).unwrap();
+            std::fs::write(self.0.join(path), text).unwrap();
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn limits(args: LimitArgs) -> Limits {
+        args.parse().unwrap()
+    }
+
+    fn all_limits() -> Limits {
+        limits(LimitArgs {
+            memory: Some("32m".into()),
+            memory_swap: Some("48m".into()),
+            cpus: Some("0.5".into()),
+            cpu_shares: Some(512),
+            pids_limit: Some(64),
+            blkio_weight: Some(500),
+        })
+    }
+
+    #[test]
+    fn v2_writes_the_v2_files() {
+        let fake = Fake::new("v2");
+        let root = fake.0.join("cgroup");
+        fake.write("cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
+        fake.write("cgroup/cgroup.subtree_control", "cpu\n");
+        let hierarchies = Hierarchies { setup: Setup::Unified, v1: vec![], v2: Some(root) };
+        let cgroup = Cgroup::create_in(&hierarchies, &fake.0.join("state"), "abc", &all_limits()).unwrap();
+
+        // Only the missing controllers are enabled, at the root and in step6/.
+        assert_eq!(fake.read("cgroup/cgroup.subtree_control"), "+memory +pids +io");
+        assert_eq!(fake.read("cgroup/step6/cgroup.subtree_control"), "+memory +cpu +pids +io");
+        assert_eq!(fake.read("cgroup/step6/abc/memory.max"), "33554432");
+        assert_eq!(fake.read("cgroup/step6/abc/memory.swap.max"), (16u64 << 20).to_string());
+        assert_eq!(fake.read("cgroup/step6/abc/cpu.max"), "50000 100000");
+        assert_eq!(fake.read("cgroup/step6/abc/cpu.weight"), shares_to_weight(512).to_string());
+        assert_eq!(fake.read("cgroup/step6/abc/pids.max"), "64");
+        assert_eq!(fake.read("cgroup/step6/abc/io.weight"), format!("default {}", blkio_to_io_weight(500)));
+
+        cgroup.attach(Pid::from_raw(4242)).unwrap();
+        assert_eq!(fake.read("cgroup/step6/abc/cgroup.procs"), "4242");
+
+        fake.write("cgroup/step6/abc/memory.peak", "33550000\n");
+        fake.write("cgroup/step6/abc/cpu.stat", "usage_usec 1500000\nuser_usec 1000000\n");
+        fake.write("cgroup/step6/abc/memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n");
+        assert_eq!(cgroup.peak_memory(), Some(33_550_000));
+        assert_eq!(cgroup.cpu_time(), Some(Duration::from_millis(1500)));
+        assert_eq!(cgroup.oom_kills(), 1);
+        let err = cgroup.outcome(137).unwrap_err();
+        assert_eq!(err.to_string(), "killed: out of memory (limit 32 MiB)");
+        assert_eq!(step5::process::exit_code_of(&err), 137);
+    }
+
+    #[test]
+    fn v2_without_a_needed_controller_says_so() {
+        let fake = Fake::new("v2-missing");
+        fake.write("cgroup/cgroup.controllers", "cpu pids\n");
+        let hierarchies = Hierarchies { setup: Setup::Unified, v1: vec![], v2: Some(fake.0.join("cgroup")) };
+        let memory = limits(LimitArgs { memory: Some("32m".into()), ..Default::default() });
+        let err = Cgroup::create_in(&hierarchies, &fake.0.join("state"), "abc", &memory).err().unwrap();
+        assert!(err.to_string().contains("--memory needs the memory controller"), "{err}");
+        assert!(!fake.0.join("cgroup/step6/abc").exists());
+        // Without --memory the same host is fine.
+        let none = limits(LimitArgs::default());
+        assert!(Cgroup::create_in(&hierarchies, &fake.0.join("state"), "abc", &none).is_ok());
+    }
+
+    #[test]
+    fn v1_writes_per_hierarchy_files() {
+        let fake = Fake::new("v1");
+        let hierarchies = Hierarchies {
+            setup: Setup::Hybrid,
+            v1: vec![
+                (vec!["memory".into()], fake.0.join("memory")),
+                (vec!["cpu".into(), "cpuacct".into()], fake.0.join("cpu,cpuacct")),
+                (vec!["pids".into()], fake.0.join("pids")),
+                (vec!["blkio".into()], fake.0.join("blkio")),
+            ],
+            v2: Some(fake.0.join("unified")),
+        };
+        fake.write("memory/step6/abc/memory.memsw.limit_in_bytes", "");
+        fake.write("blkio/step6/abc/blkio.bfq.weight", "");
+        let cgroup = Cgroup::create_in(&hierarchies, &fake.0.join("state"), "abc", &all_limits()).unwrap();
+        assert_eq!(fake.read("memory/step6/abc/memory.limit_in_bytes"), "33554432");
+        assert_eq!(fake.read("memory/step6/abc/memory.memsw.limit_in_bytes"), (48u64 << 20).to_string());
+        assert_eq!(fake.read("cpu,cpuacct/step6/abc/cpu.cfs_quota_us"), "50000");
+        assert_eq!(fake.read("cpu,cpuacct/step6/abc/cpu.cfs_period_us"), "100000");
+        assert_eq!(fake.read("cpu,cpuacct/step6/abc/cpu.shares"), "512");
+        assert_eq!(fake.read("pids/step6/abc/pids.max"), "64");
+        assert_eq!(fake.read("blkio/step6/abc/blkio.bfq.weight"), "500");
+        // cpu and cpuacct share a hierarchy: one directory, one write.
+        assert_eq!(cgroup.unique_dirs().len(), 4);
+        fake.write("memory/step6/abc/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+        fake.write("cpu,cpuacct/step6/abc/cpuacct.usage", "2500000000\n");
+        assert_eq!(cgroup.oom_kills(), 2);
+        assert_eq!(cgroup.cpu_time(), Some(Duration::from_millis(2500)));
+        // Killed by something else while a child was OOM-killed: a warning,
+        // and the status stays.
+        assert_eq!(cgroup.outcome(1).unwrap(), 1);
+    }
+}
