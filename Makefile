@@ -11,7 +11,7 @@
 CARGO  ?= cargo
 MDBOOK ?= mdbook
 ROOTFS ?= rootfs
-NEWEST := 5
+NEWEST := 6
 STEP   ?= $(NEWEST)
 
 # The directory of step N: step3 -> step3_mount_namespace.

@@ -8,9 +8,10 @@ bin=$1
 rootfs=$2
 step=$(basename "$bin")
 
-# Steps from 4 on take --hostname; name the container so it shows.
+# Steps from 4 on take --hostname, from 6 on --memory: use them, so they show.
 set --
 if "$bin" --help | grep -q -- --hostname; then set -- --hostname tour-box; fi
+if "$bin" --help | grep -q -- --memory; then set -- "$@" --memory 64m; fi
 
 # What each question is asked with; the same shell code runs on both sides.
 probes='root directory|ls / | head -6 | tr "\n" " "
@@ -19,7 +20,8 @@ PID of this shell|echo $$
 processes visible|ls -d /proc/[0-9]* 2>/dev/null | wc -l
 mounts visible|cat /proc/self/mounts 2>/dev/null | wc -l
 network interfaces|ls /sys/class/net 2>/dev/null | tr "\n" " "
-user id|id -u'
+user id|id -u
+memory cgroup|(grep :memory: /proc/self/cgroup || grep ^0:: /proc/self/cgroup) 2>/dev/null | cut -d: -f3'
 
 printf '\n%s: the same commands on the host and inside the container\n\n' "$step"
 printf '  %-20s %-34s %s\n' "" "host" "container"
@@ -38,5 +40,8 @@ case $step in
     step5) echo "Isolated: root directory, process IDs, mounts, hostname, network (eth0 on bridge ctr0, NAT to the outside)."
            echo "Still shared: CPU and memory, without limits (step 6). The bridge stays for the next container: remove it with"
            echo "  sudo target/debug/step5 --cleanup-network" ;;
+    step6) echo "Isolated: root directory, process IDs, mounts, hostname, network; limited: memory, CPU, processes (try --memory 32m)."
+           echo "Still shared: users (root inside is root outside), capabilities, system calls (step 7). Remove the bridge with"
+           echo "  sudo target/debug/step6 --cleanup-network" ;;
 esac
 echo "Try it yourself: sudo target/debug/$step --rootfs $rootfs --verbose"
