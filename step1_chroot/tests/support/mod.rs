@@ -144,14 +144,19 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
 /// Wait for a child started by [`start`] (or `run`), killing it at the time
 /// limit.
 pub fn finish(child: Child) -> Output {
+    finish_within(child, TIME_LIMIT)
+}
+
+/// [`finish`] with a time limit of its own.
+pub fn finish_within(child: Child, limit: Duration) -> Output {
     let pid = child.id() as i32;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(TIME_LIMIT) {
+    match rx.recv_timeout(limit) {
         Ok(output) => output.unwrap(),
         Err(_) => {
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("the container did not end within {TIME_LIMIT:?}");
+            panic!("the process did not end within {limit:?}");
         }
     }
 }
