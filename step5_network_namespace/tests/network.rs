@@ -179,6 +179,22 @@ fn a_signalled_runtime_cleans_up() {
     }
 }
 
+/// The container killed from outside (its init, PID 1 inside): the runtime
+/// reports 137 and cleans up as after any exit.
+#[test]
+fn a_killed_container_is_cleaned_up() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let net = TestNet::new(9);
+    let mut child = start(BIN, &net.args(&rootfs.arg(), &["sh", "-c", "hostname; exec sleep 30"]));
+    let (id, _rest) = first_line(&mut child);
+    let list = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+    let init: i32 = list.split_whitespace().next().unwrap().parse().unwrap();
+    unsafe { libc::kill(init, libc::SIGKILL) };
+    assert_code(&finish(child), 137);
+    assert!(!link_exists(&format!("veth{}", &id[..10])), "veth left");
+    assert!(net.leases().is_empty(), "leases left: {:?}", net.leases());
+}
+
 /// A SIGKILLed runtime cleans nothing up; the next run recovers its lease.
 #[test]
 fn a_killed_runtimes_lease_is_recovered() {
