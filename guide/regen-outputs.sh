@@ -5,7 +5,7 @@
 #   sudo guide/regen-outputs.sh          (from any directory; needs root)
 #
 # What it does:
-# - builds steps 1-4 (cargo build) and uses the binaries in target/debug;
+# - builds steps 1-6 (cargo build) and uses the binaries in target/debug;
 # - makes a throwaway "checkout" in a temporary directory: a busybox rootfs
 #   made by step1_chroot/mkrootfs.sh --busybox, the chroot escape compiled
 #   statically into it, and symlinks to target/ and step1_chroot/, so that
@@ -21,9 +21,20 @@
 # aligned), so that re-running the script does not change every file.
 # PIDs, container ids and namespace numbers still differ on each run.
 #
-# It never changes the host's mounts, cgroups or network: the containers
-# make their mounts in their own mount namespaces, and the demos that mount
-# something themselves run under `unshare --mount`.
+# It never changes the host's mounts: the containers make their mounts in
+# their own mount namespaces, and the demos that mount something
+# themselves run under `unshare --mount`. It never remounts or reconfigures
+# the host's cgroup hierarchies either: step 6 only creates (and removes)
+# its own step6/<id> cgroups in them.
+#
+# The network demos (chapter 5) do change the host's network while they
+# run, as step 5 does: a bridge `guide0` on 172.29.0.0/24 (not the default
+# ctr0, which may be in use), its NAT table, IPv4 forwarding, and for two
+# demos a stand-in "remote host" (a veth `guide-remote` to a namespace)
+# and a bridge `hand0` made by hand. Traffic goes only to addresses these
+# demos create. Whatever happens, the exit trap removes all of it with
+# `step5 --cleanup-network --bridge guide0 --subnet 172.29.0.0/24` and
+# `ip link del`, and puts IPv4 forwarding back as it was.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,24 +46,51 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-for tool in unshare findmnt pgrep pstree script rustc; do
+for tool in unshare nsenter findmnt pgrep pstree script rustc ip bridge nft ss sysctl busybox awk; do
     command -v "$tool" >/dev/null || { echo "regen-outputs.sh: $tool is missing" >&2; exit 1; }
 done
 
 # The outputs must match the source: build first (quick when up to date).
 # Under sudo, cargo may not be on root's PATH: then use what is built.
 if command -v cargo >/dev/null; then
-    echo "regen-outputs.sh: cargo build -p step1 -p step2 -p step3 -p step4"
-    (cd "$repo" && cargo build --quiet -p step1 -p step2 -p step3 -p step4)
+    echo "regen-outputs.sh: cargo build -p step1 ... -p step6"
+    (cd "$repo" && cargo build --quiet -p step1 -p step2 -p step3 -p step4 -p step5 -p step6)
 else
     echo "regen-outputs.sh: no cargo on PATH; using the binaries in target/debug" >&2
 fi
-for n in 1 2 3 4; do
+for n in 1 2 3 4 5 6; do
     if [ ! -x "$repo/target/debug/step$n" ]; then
         echo "regen-outputs.sh: target/debug/step$n is missing: run cargo build first" >&2
         exit 1
     fi
 done
+
+# The chapter 5 demos' network, and what was there before them.
+net_args=(--bridge guide0 --subnet 172.29.0.0/24)
+forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
+
+# Remove the network objects of the chapter 5 demos, if any are left.
+cleanup_network() {
+    local try
+    # A container that is still running (a demo cut short) holds its
+    # lease; it ends within seconds, so try again for a while.
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        "$repo/target/debug/step5" --cleanup-network "${net_args[@]}" >/dev/null 2>&1 && break
+        sleep 1
+    done
+    ip link del guide-remote 2>/dev/null || true
+    ip link del vethhand 2>/dev/null || true
+    ip link del hand0 2>/dev/null || true
+    nft delete table ip hand 2>/dev/null || true
+    if [ -e /run/netns/hand ]; then ip netns del hand 2>/dev/null || true; fi
+    # step5 restores forwarding when its last bridge is gone; the demo made
+    # by hand may have set it too. Put it back unless another step 5
+    # bridge (not ours) still needs it.
+    if [ -z "$(ls -A /run/step5/bridges 2>/dev/null)" ] &&
+       [ "$(cat /proc/sys/net/ipv4/ip_forward)" != "$forward_before" ]; then
+        echo "$forward_before" > /proc/sys/net/ipv4/ip_forward
+    fi
+}
 
 tmp=$(mktemp -d /tmp/guide-regen.XXXXXX)
 cleanup() {
@@ -60,6 +98,7 @@ cleanup() {
     local pids
     pids=$(jobs -p) || true
     [ -n "$pids" ] && kill $pids 2>/dev/null || true
+    cleanup_network
     # Nothing should be mounted below $tmp on the host; if something is,
     # leave the directory alone rather than delete through a mount.
     if grep -q " $tmp[/ ]" /proc/self/mountinfo; then
@@ -69,6 +108,11 @@ cleanup() {
     rm -rf --one-file-system "$tmp"
 }
 trap cleanup EXIT
+
+# Leftovers of an interrupted run would change the outputs (the first demo
+# of chapter 5 shows the bridge being created).
+cleanup_network
+forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
 
 echo "regen-outputs.sh: making a busybox rootfs in $tmp/rootfs"
 "$repo/step1_chroot/mkrootfs.sh" --busybox "$tmp/rootfs" >/dev/null
@@ -262,6 +306,199 @@ capture ch04-shared <<'EOF'
 target/debug/step4 --rootfs rootfs -- ls -l /proc/self/ns
 ls -l /proc/self/ns
 target/debug/step4 --rootfs rootfs -- ip link
+EOF
+
+# ----------------------------------------------------- 5. network namespace
+#
+# Every bridged container uses guide0 on 172.29.0.0/24 (see the header);
+# the first capture creates the bridge, the last one removes it.
+
+capture ch05-verbose <<'EOF'
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 --verbose -- true
+EOF
+
+capture ch05-inside <<'EOF'
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 -- ip addr
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 -- ip route
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 -- ping -c 1 172.29.0.1
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 --hostname web -- cat /etc/hosts /etc/resolv.conf
+EOF
+
+capture ch05-host-view <<'EOF'
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 -- sh -c 'hostname; sleep 3' &
+sleep 1
+ip link show master guide0
+bridge link
+ip -br addr show guide0; ip route | grep guide0
+nft list ruleset
+cat /proc/sys/net/ipv4/ip_forward
+wait
+EOF
+
+capture ch05-two <<'EOF'
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 --hostname a -- sh -c 'ip -4 -br addr show eth0; echo hello from a | nc -l -p 8080' &
+sleep 1
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 --hostname b -- sh -c 'ip -4 -br addr show eth0; nc 172.29.0.2 8080'
+wait
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 -- sh -c 'echo hello from the container | nc -l -p 8080' &
+sleep 1
+busybox nc 172.29.0.2 8080
+wait
+EOF
+
+# The other side of the NAT, without sending anything beyond this host: a
+# "remote host" that is a network namespace behind a veth, on 198.18.0.0/30
+# (a range reserved for tests). It sees the host's address, not the
+# container's.
+capture ch05-nat <<'EOF'
+unshare --net sleep 10 & remote=$!
+sleep 0.5; ip link add guide-remote type veth peer name eth0 netns $remote
+ip addr add 198.18.0.1/30 dev guide-remote && ip link set guide-remote up
+nsenter --target $remote --net sh -c 'ip addr add 198.18.0.2/30 dev eth0 && ip link set eth0 up'
+nsenter --target $remote --net sh -c 'sleep 3 | busybox nc -l -p 9000' &
+sleep 0.5
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 -- sh -c '(echo hello from the container; sleep 2) | nc 198.18.0.2 9000' &
+sleep 1
+nsenter --target $remote --net ss -tn
+wait $!; ip link del guide-remote; kill $remote
+EOF
+
+capture ch05-lease <<'EOF'
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 -- sleep 10 &
+sleep 1
+cat /run/step5/bridges/guide0/172.29.0.2
+awk '{print $1, $22}' /proc/$!/stat
+kill -KILL $!; wait $! 2>/dev/null; echo $?
+ls /run/step5/bridges/guide0 /run/step5/containers
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 --verbose -- true 2>&1 | grep -e gone -e leased -e released
+ls /run/step5/bridges/guide0 /run/step5/containers
+EOF
+
+capture ch05-none <<'EOF'
+target/debug/step5 --rootfs rootfs --network none -- sh -c 'ip addr; ip route; ping -c 1 -W 1 172.29.0.1'; echo $?
+EOF
+
+# The loopback-resolver rule: a host whose /etc/resolv.conf names
+# 127.0.0.53 (systemd-resolved), faked in a scratch mount namespace.
+printf 'nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch example.internal\n' > "$tmp/resolv.conf.loopback"
+capture ch05-resolv 'sandbox# ' unshare --mount <<'EOF'
+mount --bind resolv.conf.loopback /etc/resolv.conf && cat /etc/resolv.conf
+target/debug/step5 --rootfs rootfs --network none -- cat /etc/resolv.conf
+target/debug/step5 --rootfs rootfs --network none --dns 172.29.0.1 -- cat /etc/resolv.conf
+EOF
+
+# The same by hand. In a scratch mount namespace only because
+# `ip netns add` mounts the namespace on /run/netns/hand; the bridge, the
+# veth and the nft table are the host's, and removed at the end.
+capture ch05-by-hand 'sandbox# ' unshare --mount <<'EOF'
+ip netns add hand
+ip link add hand0 type bridge
+ip addr add 172.29.1.1/24 dev hand0
+ip link set hand0 up
+ip link add vethhand type veth peer name eth0 netns hand
+ip link set vethhand master hand0
+ip link set vethhand up
+ip -n hand addr add 172.29.1.2/24 dev eth0
+ip -n hand link set eth0 up
+ip -n hand link set lo up
+ip -n hand route add default via 172.29.1.1
+sysctl -w net.ipv4.ip_forward=1
+nft add table ip hand
+nft add chain ip hand postrouting '{ type nat hook postrouting priority srcnat; }'
+nft add rule ip hand postrouting ip saddr 172.29.1.0/24 oifname != hand0 masquerade
+ip netns exec hand ip -br addr
+ip netns exec hand busybox ping -c 1 172.29.1.1
+nft delete table ip hand
+ip netns del hand
+ip link del hand0
+EOF
+
+capture ch05-shared <<'EOF'
+target/debug/step5 --rootfs rootfs --network none -- sh -c 'for ns in net uts cgroup ipc user; do readlink /proc/self/ns/$ns; done'
+for ns in net uts cgroup ipc user; do readlink /proc/self/ns/$ns; done
+EOF
+
+capture ch05-cleanup <<'EOF'
+target/debug/step5 --verbose --cleanup-network --bridge guide0 --subnet 172.29.0.0/24
+ip link show guide0
+nft list ruleset; cat /proc/sys/net/ipv4/ip_forward
+EOF
+
+# ------------------------------------------------------------- 6. cgroups
+#
+# --network none: the network is step 5's business.
+
+capture ch06-hierarchy <<'EOF'
+findmnt -t cgroup,cgroup2 -o TARGET,FSTYPE,OPTIONS
+cat /sys/fs/cgroup/unified/cgroup.controllers
+target/debug/step6 --rootfs rootfs --network none --verbose -- true 2>&1 | grep cgroups:
+EOF
+
+capture ch06-verbose <<'EOF'
+target/debug/step6 --rootfs rootfs --network none --verbose --memory 64m --cpus 0.5 --pids-limit 64 -- true 2>&1 | grep -v -e '\[container\]' -e '\[init\]'
+EOF
+
+capture ch06-host-view <<'EOF'
+target/debug/step6 --rootfs rootfs --network none --memory 64m --pids-limit 64 -- sleep 2 &
+sleep 1
+init=$(pgrep -P $!); cat /proc/$init/cgroup
+cg=/sys/fs/cgroup/memory$(awk -F: '$2 == "memory" {print $3}' /proc/$init/cgroup)
+cat $cg/cgroup.procs; cat $cg/memory.limit_in_bytes
+cat /sys/fs/cgroup/pids$(awk -F: '$2 == "pids" {print $3}' /proc/$init/cgroup)/pids.max
+target/debug/step6 --rootfs rootfs --network none -- cat /proc/self/cgroup
+wait
+EOF
+
+capture ch06-oom <<'EOF'
+target/debug/step6 --rootfs rootfs --network none --memory 32m -- dd if=/dev/zero of=/dev/null bs=64M count=1; echo $?
+target/debug/step6 --rootfs rootfs --network none --memory 128m --verbose -- dd if=/dev/zero of=/dev/null bs=64M count=1 2>&1 | grep -e records -e copied -e peak
+EOF
+
+capture ch06-oom-counter <<'EOF'
+target/debug/step6 --rootfs rootfs --network none --memory 32m -- sh -c 'dd if=/dev/zero of=/dev/null bs=64M count=1; echo "dd: $?"; sleep 2' &
+sleep 1
+init=$(pgrep -P $!); cat /sys/fs/cgroup/memory$(awk -F: '$2 == "memory" {print $3}' /proc/$init/cgroup)/memory.oom_control
+wait $!; echo $?
+EOF
+
+capture ch06-pids <<'EOF'
+target/debug/step6 --rootfs rootfs --network none --pids-limit 16 -- sh -c 'for i in $(seq 40); do sleep 1 & done; echo survived'; echo $?
+target/debug/step6 --rootfs rootfs --network none --pids-limit 16 -- sh -c '(for i in $(seq 40); do sleep 1 & done); echo subshell=$?; echo survived'; echo $?
+EOF
+
+capture ch06-cpus <<'EOF'
+target/debug/step6 --rootfs rootfs --network none --cpus 0.5 -- sh -c 'while :; do :; done' &
+sleep 1
+init=$(pgrep -P $!); cg=/sys/fs/cgroup/cpuacct$(awk -F: '$2 == "cpuacct" {print $3}' /proc/$init/cgroup)
+a=$(cat $cg/cpuacct.usage); sleep 2; b=$(cat $cg/cpuacct.usage); echo "$(( (b - a) / 20000000 ))% of one CPU"
+kill $!; wait $!; echo $?
+target/debug/step6 --rootfs rootfs --network none -- sh -c 'while :; do :; done' &
+sleep 1
+init=$(pgrep -P $!); cg=/sys/fs/cgroup/cpuacct$(awk -F: '$2 == "cpuacct" {print $3}' /proc/$init/cgroup)
+a=$(cat $cg/cpuacct.usage); sleep 2; b=$(cat $cg/cpuacct.usage); echo "$(( (b - a) / 20000000 ))% of one CPU"
+kill $!; wait $!; echo $?
+EOF
+
+capture ch06-recover <<'EOF'
+target/debug/step6 --rootfs rootfs --network none --memory 64m -- sleep 10 &
+sleep 1
+cat /run/step6/*; ls /sys/fs/cgroup/memory/step6
+kill -KILL $!; wait $! 2>/dev/null; echo $?
+ls /sys/fs/cgroup/memory/step6
+target/debug/step6 --rootfs rootfs --network none --verbose -- true 2>&1 | grep -e gone -e rmdir
+ls /sys/fs/cgroup/memory/step6
+EOF
+
+capture ch06-invalid <<'EOF'
+target/debug/step6 --rootfs rootfs --network none --memory 1k -- true; echo $?
+target/debug/step6 --rootfs rootfs --network none --cpus 64 -- true; echo $?
+target/debug/step6 --rootfs rootfs --network none --pids-limit 0 -- true; echo $?
+target/debug/step6 --rootfs rootfs --network none --memory-swap 64m -- true; echo $?
+EOF
+
+capture ch06-root <<'EOF'
+target/debug/step6 --rootfs rootfs --network none --memory 64m -- sh -c 'id; cat /proc/self/uid_map; grep CapEff /proc/self/status; readlink /proc/self/ns/user'
+readlink /proc/self/ns/user; grep CapEff /proc/self/status
 EOF
 
 echo "regen-outputs.sh: wrote $(ls "$out"/*.txt | wc -l) files in $out"

@@ -74,6 +74,26 @@ pub fn spawn(
     namespaces: CloneFlags,
     setup: impl FnOnce() -> Result<Infallible>,
 ) -> Result<Container> {
+    spawn_with(namespaces, Lifetime::TiedToRuntime, setup)
+}
+// ANCHOR_END: spawn
+
+/// Whether the container process dies with the runtime that started it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Steps 1-6: the runtime waits for the container; if the runtime
+    /// dies, the kernel kills the container.
+    TiedToRuntime,
+    /// Step 7's `create`: the container outlives the command that made it.
+    Detached,
+}
+
+/// [`spawn`], choosing the container's [`Lifetime`].
+pub fn spawn_with(
+    namespaces: CloneFlags,
+    lifetime: Lifetime,
+    setup: impl FnOnce() -> Result<Infallible>,
+) -> Result<Container> {
     // O_CLOEXEC: the kernel closes the write end when the command execs,
     // which is how the runtime learns that exec succeeded.
     let (read_end, write_end) =
@@ -92,7 +112,9 @@ pub fn spawn(
         }
         None => {
             crate::narrate::set_role("container");
-            die_with_the_runtime(runtime);
+            if lifetime == Lifetime::TiedToRuntime {
+                die_with_the_runtime(runtime);
+            }
             // Signals the runtime blocked for itself must not stay blocked
             // in the container: the mask survives execve.
             let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
@@ -109,7 +131,6 @@ pub fn spawn(
         }
     }
 }
-// ANCHOR_END: spawn
 
 // ANCHOR: clone3
 /// The arguments of clone3(2), `struct clone_args` in <linux/sched.h>.

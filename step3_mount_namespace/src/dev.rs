@@ -42,13 +42,10 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?;
-    for (name, major, minor) in DEVICES {
-        make_device(&dev.join(name), major, minor)?;
-    }
+    make_devices(&dev)?;
 
     // A new devpts instance: the container's ptys are numbered from 0 and
-    // it cannot see or open the host's. /dev/ptmx must be that instance's
-    // ptmx, or new ptys would be allocated in the host's instance.
+    // it cannot see or open the host's.
     let pts = mount_point(&dev, "pts")?;
     mount(
         Some(Path::new("devpts")),
@@ -57,8 +54,6 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )?;
-    symlink("pts/ptmx", &dev.join("ptmx"))?;
-
     let shm = mount_point(&dev, "shm")?;
     mount(
         Some(Path::new("shm")),
@@ -67,15 +62,31 @@ pub fn mount_dev(rootfs: &Path) -> Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=1777,size=65536k"),
     )?;
+    make_links(&dev)
+}
+// ANCHOR_END: mount_dev
 
-    // The links programs use to name their own open files; /proc/self is
-    // the container's /proc by the time anything follows them.
+/// The character devices of [`DEVICES`], in the directory `dev`.
+pub fn make_devices(dev: &Path) -> Result<()> {
+    for (name, major, minor) in DEVICES {
+        make_device(&dev.join(name), major, minor)?;
+    }
+    Ok(())
+}
+
+// ANCHOR: make_links
+/// The links in `dev` that point elsewhere: /dev/ptmx to the container's
+/// own devpts instance (else new ptys would be allocated in the host's),
+/// and the links programs use to name their own open files (/proc/self is
+/// the container's /proc by the time anything follows them).
+pub fn make_links(dev: &Path) -> Result<()> {
+    symlink("pts/ptmx", &dev.join("ptmx"))?;
     symlink("/proc/self/fd", &dev.join("fd"))?;
     symlink("/proc/self/fd/0", &dev.join("stdin"))?;
     symlink("/proc/self/fd/1", &dev.join("stdout"))?;
     symlink("/proc/self/fd/2", &dev.join("stderr"))
 }
-// ANCHOR_END: mount_dev
+// ANCHOR_END: make_links
 
 // ANCHOR: make_device
 /// mknod a character device, world read-write like the host's.

@@ -53,7 +53,12 @@ pub struct Cgroup {
     /// (controller, directory); on v2 every controller has the same one.
     dirs: Vec<(&'static str, PathBuf)>,
     memory_limit: Option<u64>,
-    owner_file: PathBuf,
+    /// The file that tells a killed runtime's cgroup from a live one.
+    owner_file: Option<PathBuf>,
+    /// Remove the parent too, when it is ours (step6/) and empty.
+    remove_parent: bool,
+    /// Leave the cgroup in place when dropped (it outlives this process).
+    keep: bool,
 }
 
 // ANCHOR: create
@@ -69,14 +74,40 @@ impl Cgroup {
     pub fn create_in(hierarchies: &Hierarchies, state_dir: &Path, id: &str, limits: &Limits) -> Result<Cgroup> {
         recover_stale(hierarchies, state_dir);
         std::fs::create_dir_all(state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
+        // The owner file first: a cgroup without one is a killed run's.
         let owner_file = state_dir.join(id);
         std::fs::write(&owner_file, step5::owner::owner())?;
+        match Cgroup::create_at(hierarchies, &Path::new(PARENT).join(id), limits, true) {
+            Ok(mut cgroup) => {
+                cgroup.owner_file = Some(owner_file);
+                Ok(cgroup)
+            }
+            Err(err) => {
+                let _ = std::fs::remove_file(&owner_file);
+                Err(err)
+            }
+        }
+    }
+    // ANCHOR_END: create
+
+    /// The mechanism under [`Cgroup::create`]: the cgroup `path` (relative
+    /// to each hierarchy's root) with `limits`, and no owner bookkeeping.
+    /// `own_parent`: the parent directory is ours, remove it once empty.
+    pub fn create_at(hierarchies: &Hierarchies, path: &Path, limits: &Limits, own_parent: bool) -> Result<Cgroup> {
+        let path = path.strip_prefix("/").unwrap_or(path);
         let version = if hierarchies.setup == Setup::Unified { Version::V2 } else { Version::V1 };
         // From here on, Drop undoes whatever has been created.
-        let mut cgroup = Cgroup { version, dirs: Vec::new(), memory_limit: limits.memory, owner_file };
+        let mut cgroup = Cgroup {
+            version,
+            dirs: Vec::new(),
+            memory_limit: limits.memory,
+            owner_file: None,
+            remove_parent: own_parent,
+            keep: false,
+        };
         match version {
-            Version::V1 => cgroup.make_v1_dirs(hierarchies, id, limits)?,
-            Version::V2 => cgroup.make_v2_dir(hierarchies, id, limits)?,
+            Version::V1 => cgroup.make_v1_dirs(hierarchies, path, limits)?,
+            Version::V2 => cgroup.make_v2_dir(hierarchies, path, limits)?,
         }
         match version {
             Version::V1 => cgroup.apply_v1(limits)?,
@@ -84,10 +115,46 @@ impl Cgroup {
         }
         Ok(cgroup)
     }
-    // ANCHOR_END: create
 
-    /// v1: `<hierarchy>/step6/<id>` in each controller's hierarchy.
-    fn make_v1_dirs(&mut self, hierarchies: &Hierarchies, id: &str, limits: &Limits) -> Result<()> {
+    /// An existing cgroup `path`, made earlier (by another process) with
+    /// [`Cgroup::create_at`] and kept with [`Cgroup::keep`].
+    pub fn open(hierarchies: &Hierarchies, path: &Path, own_parent: bool) -> Cgroup {
+        let path = path.strip_prefix("/").unwrap_or(path);
+        let mut cgroup = Cgroup {
+            version: if hierarchies.setup == Setup::Unified { Version::V2 } else { Version::V1 },
+            dirs: Vec::new(),
+            memory_limit: None,
+            owner_file: None,
+            remove_parent: own_parent,
+            keep: false,
+        };
+        for controller in crate::hierarchy::CONTROLLERS {
+            let mount = match cgroup.version {
+                Version::V1 => hierarchies.v1_mount(controller),
+                Version::V2 => hierarchies.v2.as_deref(),
+            };
+            if let Some(dir) = mount.map(|mount| mount.join(path)).filter(|dir| dir.is_dir()) {
+                cgroup.dirs.push((controller, dir));
+            }
+        }
+        cgroup
+    }
+
+    /// Leave the cgroup in place when this value is dropped: the container
+    /// outlives this process, and a later one removes it.
+    pub fn keep(mut self) {
+        self.keep = true;
+    }
+
+    /// The PIDs of every process in the cgroup.
+    pub fn pids(&self) -> Vec<Pid> {
+        let Some(dir) = self.unique_dirs().first().map(|dir| dir.to_path_buf()) else { return vec![] };
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        procs.split_whitespace().filter_map(|p| p.parse().ok()).map(Pid::from_raw).collect()
+    }
+
+    /// v1: `<hierarchy>/<path>` in each controller's hierarchy.
+    fn make_v1_dirs(&mut self, hierarchies: &Hierarchies, path: &Path, limits: &Limits) -> Result<()> {
         for controller in crate::hierarchy::CONTROLLERS {
             let Some(mount) = hierarchies.v1_mount(controller) else {
                 if let Some(flag) = needed_for(controller, limits) {
@@ -98,7 +165,7 @@ impl Cgroup {
             if controller == "blkio" && limits.blkio_weight.is_none() {
                 continue;
             }
-            let dir = mount.join(PARENT).join(id);
+            let dir = mount.join(path);
             // Controllers mounted together share one directory.
             if !self.dirs.iter().any(|(_, known)| *known == dir) {
                 make_dir(&dir)?;
@@ -108,8 +175,8 @@ impl Cgroup {
         Ok(())
     }
 
-    /// v2: `<root>/step6/<id>`, with the controllers enabled on the way.
-    fn make_v2_dir(&mut self, hierarchies: &Hierarchies, id: &str, limits: &Limits) -> Result<()> {
+    /// v2: `<root>/<path>`, with the controllers enabled on the way.
+    fn make_v2_dir(&mut self, hierarchies: &Hierarchies, path: &Path, limits: &Limits) -> Result<()> {
         let root = hierarchies.v2.as_deref().context("no cgroup2 mount")?;
         let available = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
         let mut wanted = Vec::new();
@@ -124,13 +191,13 @@ impl Cgroup {
         }
         // A controller works in a cgroup only if its parent enabled it in
         // cgroup.subtree_control, all the way down from the root.
-        let parent = root.join(PARENT);
-        make_dir(&parent)?;
-        for dir in [root, parent.as_path()] {
-            enable_controllers(dir, &wanted)?;
-        }
-        let dir = parent.join(id);
+        let dir = root.join(path);
         make_dir(&dir)?;
+        let mut ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| a.starts_with(root)).collect();
+        ancestors.reverse();
+        for ancestor in ancestors {
+            enable_controllers(ancestor, &wanted)?;
+        }
         for controller in ["memory", "cpu", "cpuacct", "pids", "blkio"] {
             self.dirs.push((controller, dir.clone()));
         }
@@ -296,17 +363,22 @@ impl Cgroup {
 impl Drop for Cgroup {
     /// Every exit path ends here: kill what is left, then rmdir.
     fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
         for dir in self.unique_dirs() {
             remove(dir);
-            // The parent too, once the last container is gone (rmdir
+            // Our parent too, once the last container is gone (rmdir
             // refuses while another container's cgroup is in it).
-            if let Some(parent) = dir.parent() {
+            if let Some(parent) = dir.parent().filter(|_| self.remove_parent) {
                 let _ = std::fs::remove_dir(parent);
             }
         }
-        let _ = std::fs::remove_file(&self.owner_file);
-        if let Some(state_dir) = self.owner_file.parent() {
-            let _ = std::fs::remove_dir(state_dir);
+        if let Some(owner_file) = &self.owner_file {
+            let _ = std::fs::remove_file(owner_file);
+            if let Some(state_dir) = owner_file.parent() {
+                let _ = std::fs::remove_dir(state_dir);
+            }
         }
     }
 }
