@@ -67,7 +67,7 @@ done
 
 # The chapter 5 demos' network, and what was there before them.
 net_args=(--bridge guide0 --subnet 172.29.0.0/24)
-forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
+forward_before=   # read once the leftovers of an interrupted run are gone
 
 # Remove the network objects of the chapter 5 demos, if any are left.
 cleanup_network() {
@@ -86,7 +86,7 @@ cleanup_network() {
     # step5 restores forwarding when its last bridge is gone; the demo made
     # by hand may have set it too. Put it back unless another step 5
     # bridge (not ours) still needs it.
-    if [ -z "$(ls -A /run/step5/bridges 2>/dev/null)" ] &&
+    if [ -n "$forward_before" ] && [ -z "$(ls -A /run/step5/bridges 2>/dev/null)" ] &&
        [ "$(cat /proc/sys/net/ipv4/ip_forward)" != "$forward_before" ]; then
         echo "$forward_before" > /proc/sys/net/ipv4/ip_forward
     fi
@@ -336,9 +336,9 @@ wait
 EOF
 
 capture ch05-two <<'EOF'
-target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 --hostname a -- sh -c 'ip -4 -br addr show eth0; echo hello from a | nc -l -p 8080' &
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 --hostname a -- sh -c 'echo "$(hostname) is $(hostname -i)"; echo hello from a | nc -l -p 8080' &
 sleep 1
-target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 --hostname b -- sh -c 'ip -4 -br addr show eth0; nc 172.29.0.2 8080'
+target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 --hostname b -- sh -c 'echo "$(hostname) is $(hostname -i)"; nc 172.29.0.2 8080'
 wait
 target/debug/step5 --rootfs rootfs --bridge guide0 --subnet 172.29.0.0/24 -- sh -c 'echo hello from the container | nc -l -p 8080' &
 sleep 1
@@ -451,7 +451,10 @@ EOF
 
 capture ch06-oom <<'EOF'
 target/debug/step6 --rootfs rootfs --network none --memory 32m -- dd if=/dev/zero of=/dev/null bs=64M count=1; echo $?
-target/debug/step6 --rootfs rootfs --network none --memory 128m --verbose -- dd if=/dev/zero of=/dev/null bs=64M count=1 2>&1 | grep -e records -e copied -e peak
+EOF
+
+capture ch06-usage <<'EOF'
+target/debug/step6 --rootfs rootfs --network none --memory 128m --verbose -- dd if=/dev/zero of=/dev/null bs=64M count=1 2>&1 | grep -e records -e peak
 EOF
 
 capture ch06-oom-counter <<'EOF'
@@ -482,11 +485,11 @@ EOF
 capture ch06-recover <<'EOF'
 target/debug/step6 --rootfs rootfs --network none --memory 64m -- sleep 10 &
 sleep 1
-cat /run/step6/*; ls /sys/fs/cgroup/memory/step6
+grep -H . /run/step6/*; ls -d /sys/fs/cgroup/*/step6/*/
 kill -KILL $!; wait $! 2>/dev/null; echo $?
-ls /sys/fs/cgroup/memory/step6
+ls -d /sys/fs/cgroup/*/step6/*/
 target/debug/step6 --rootfs rootfs --network none --verbose -- true 2>&1 | grep -e gone -e rmdir
-ls /sys/fs/cgroup/memory/step6
+ls -d /sys/fs/cgroup/*/step6/*/
 EOF
 
 capture ch06-invalid <<'EOF'

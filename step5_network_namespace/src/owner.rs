@@ -16,7 +16,7 @@ pub fn owner() -> String {
 
 /// Field 22 of /proc/PID/stat: when the process started, in clock ticks
 /// since boot. Together with the PID it names one process for good.
-fn start_time(pid: u32) -> Option<u64> {
+pub fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces: count after its ')'.
     let after_name = &stat[stat.rfind(')')? + 2..];

@@ -1,0 +1,127 @@
+//! A bundle's config.json: read it, check it, and say which field is
+//! wrong.
+//!
+//! An OCI bundle is a directory with a root filesystem and a config.json
+//! (the OCI runtime specification, runtime-spec/config.md): what to run,
+//! as whom, in which namespaces, with which mounts and limits. The
+//! `oci-spec` crate holds its types, so step 7 reads a bundle exactly as
+//! runc, crun and youki do. What the kernel here cannot do is refused up
+//! front, naming the field and the reason, before anything is created.
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::path::{Path, PathBuf};
+
+/// A loaded and checked bundle.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    /// root.path, absolute.
+    pub rootfs: PathBuf,
+}
+
+// ANCHOR: load
+/// Read `dir/config.json` and check what step 7 must rely on.
+pub fn load(dir: &Path) -> Result<Bundle> {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("no bundle at {}: pass --bundle DIR (a directory with config.json and a rootfs)", dir.display()))?;
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}: create one with `step7 spec`", path.display()))?;
+    let spec: Spec = serde_json::from_str(&text)
+        .map_err(|err| anyhow::anyhow!("{}: line {}, column {}: {err}", path.display(), err.line(), err.column()))?;
+    let rootfs = check(&dir, &spec)?;
+    Ok(Bundle { dir, spec, rootfs })
+}
+// ANCHOR_END: load
+
+/// The checks, each naming its field. Returns root.path, absolute.
+fn check(dir: &Path, spec: &Spec) -> Result<PathBuf> {
+    let root = spec.root().as_ref().context("config.json: root: missing (the rootfs to run)")?;
+    let rootfs = if root.path().is_absolute() { root.path().clone() } else { dir.join(root.path()) };
+    let rootfs = rootfs
+        .canonicalize()
+        .with_context(|| format!("config.json: root.path: no directory at {}", rootfs.display()))?;
+    if !rootfs.is_dir() {
+        bail!("config.json: root.path: {} is not a directory", rootfs.display());
+    }
+    let process = spec.process().as_ref().context("config.json: process: missing (what to run)")?;
+    if process.args().as_ref().is_none_or(|args| args.is_empty()) {
+        bail!("config.json: process.args: empty; name the program to run");
+    }
+    if !process.cwd().is_absolute() {
+        bail!("config.json: process.cwd: {:?} must be an absolute path", process.cwd());
+    }
+    let linux = spec.linux().as_ref().context("config.json: linux: missing (only Linux containers run here)")?;
+    for (i, namespace) in linux.namespaces().iter().flatten().enumerate() {
+        match namespace.typ() {
+            LinuxNamespaceType::User => bail!(
+                "config.json: linux.namespaces[{i}]: user namespaces are not supported by this runtime yet \
+                 (rootless mode comes with them)"
+            ),
+            LinuxNamespaceType::Time if namespace.path().is_none() => {}
+            _ => {}
+        }
+        if let Some(path) = namespace.path() {
+            if !path.exists() {
+                bail!("config.json: linux.namespaces[{i}].path: {} does not exist", path.display());
+            }
+        }
+    }
+    if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
+        bail!("config.json: linux.uidMappings: needs a user namespace, which this runtime does not support yet");
+    }
+    if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
+        eprintln!("step7: warning: config.json: linux.mountLabel ignored: SELinux is not in use here");
+    }
+    for (i, mount) in spec.mounts().iter().flatten().enumerate() {
+        if !mount.destination().is_absolute() {
+            bail!("config.json: mounts[{i}].destination: {:?} must be an absolute path", mount.destination());
+        }
+    }
+    Ok(rootfs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle_with(config: &str) -> (PathBuf, Result<Bundle>) {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("step7-config-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        let result = load(&dir);
+        (dir, result)
+    }
+
+    fn error_of(config: &str) -> String {
+        let (dir, result) = bundle_with(config);
+        let _ = std::fs::remove_dir_all(dir);
+        format!("{:#}", result.err().expect("the config should be refused"))
+    }
+
+    #[test]
+    fn the_default_spec_loads() {
+        let json = serde_json::to_string(&Spec::default()).unwrap();
+        let (dir, result) = bundle_with(&json);
+        assert!(result.is_ok(), "{:#}", result.err().unwrap());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(error_of("{").contains("line 1"));
+        let mut spec = Spec::default();
+        spec.process_mut().as_mut().unwrap().set_args(Some(vec![]));
+        assert!(error_of(&serde_json::to_string(&spec).unwrap()).contains("process.args"));
+        let mut spec = Spec::default();
+        spec.process_mut().as_mut().unwrap().set_cwd("relative".into());
+        assert!(error_of(&serde_json::to_string(&spec).unwrap()).contains("process.cwd"));
+        let json = serde_json::to_string(&Spec::default()).unwrap().replace("\"rootfs\"", "\"missing\"");
+        assert!(error_of(&json).contains("root.path"));
+    }
+}

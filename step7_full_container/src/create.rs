@@ -1,0 +1,281 @@
+//! Creating a container from a bundle: the one implementation of
+//! container start-up in step 7. `create`, `run` and every command built
+//! on them come through here.
+//!
+//! The runtime (this process) and the container process each have their
+//! part, in an order that matters (the notes in runtime-order.md compare
+//! runc, crun and youki):
+//!
+//! | runtime                                   | container process                         |
+//! |-------------------------------------------|-------------------------------------------|
+//! | check config.json, reserve the state dir  |                                           |
+//! | make the exec fifo, the cgroup            |                                           |
+//! | clone3 with the new namespaces            | wait at the gate                          |
+//! | move it into the cgroup, run createRuntime|                                           |
+//! | and prestart hooks, open the gate         | join namespaces given by path, unshare    |
+//! |                                           | the cgroup namespace (now inside the      |
+//! |                                           | cgroup), hostname, mounts, devices,       |
+//! |                                           | createContainer hooks, pivot_root, masked |
+//! |                                           | and read-only paths, find the program,    |
+//! |                                           | rlimits, user, capabilities, no_new_privs,|
+//! |                                           | seccomp, close the error pipe             |
+//! | read end-of-file: save state "created"    | wait on the exec fifo...                  |
+//! | (`start`: write to the fifo)              | ...startContainer hooks, execve           |
+//!
+//! Everything that can fail is done before the error pipe closes, so
+//! `create` reports it and cleans up; after that only execve is left.
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use crate::cgroup::Cgroup;
+use crate::config::{self, Bundle};
+use crate::gate::Gate;
+use crate::hierarchy::Hierarchies;
+use crate::limits::{Limits, CPU_PERIOD_US};
+use crate::namespaces::{self, Namespaces};
+use crate::process::{self, Lifetime};
+use crate::state::{self, State};
+use crate::{hooks, rootfs, security};
+
+pub struct Options<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub no_pivot: bool,
+}
+
+/// The state directory while `create` runs: removed again unless the
+/// container was created.
+struct Reserved(Option<PathBuf>);
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+// ANCHOR: create
+/// Create container `id` from its bundle; on return it waits for `start`.
+pub fn create(options: &Options) -> Result<State> {
+    state::check_id(options.id)?;
+    let bundle = config::load(options.bundle)?;
+    let linux = bundle.spec.linux().as_ref().expect("checked by config::load");
+    let namespaces = Namespaces::from_spec(linux);
+    let limits = limits(linux)?;
+
+    let dir = reserve(options.root, options.id)?;
+    let fifo = dir.0.as_ref().unwrap().join("exec.fifo");
+    crate::narrate!("mkfifo({})", fifo.display());
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).context("cannot make the exec fifo")?;
+
+    let (cgroup_path, own_parent) = match linux.cgroups_path() {
+        Some(path) => (path.clone(), false),
+        None => (Path::new("step7").join(options.id), true),
+    };
+    let hierarchies = Hierarchies::detect()?;
+    let cgroup = Cgroup::create_at(&hierarchies, &cgroup_path, &limits, own_parent)?;
+    let cgroups = rootfs::Cgroups { hierarchies, path: cgroup_path.clone() };
+
+    if let Some(path) = &namespaces.join_pid {
+        // The children of this process will be in that PID namespace.
+        namespaces::join(CloneFlags::CLONE_NEWPID, path)?;
+    }
+    let gate = Gate::new()?;
+    let mut container = process::spawn_with(namespaces.new, Lifetime::Detached, || {
+        container(options.id, &bundle, &namespaces, &gate, &fifo, &cgroups, options.no_pivot)
+    })?;
+    cgroup.attach(container.pid())?;
+
+    let state = State {
+        id: options.id.to_string(),
+        pid: container.pid().as_raw(),
+        pid_start: step6::owner::start_time(container.pid().as_raw() as u32).unwrap_or_default(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        cgroup: cgroup_path,
+        own_cgroup_parent: own_parent,
+        annotations: bundle.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+    };
+    let hooks = bundle.spec.hooks().clone().unwrap_or_default();
+    let creating = state.oci(state::Status::Created);
+    #[allow(deprecated)]
+    hooks::run("prestart", hooks.prestart().as_ref(), &creating)?;
+    hooks::run("createRuntime", hooks.create_runtime().as_ref(), &creating)?;
+    gate.open()?;
+    container.started()?;
+
+    state.save(options.root)?;
+    if let Some(pid_file) = options.pid_file {
+        std::fs::write(pid_file, state.pid.to_string())
+            .with_context(|| format!("cannot write --pid-file {}", pid_file.display()))?;
+    }
+    // Created: the cgroup and the state directory stay for the commands
+    // to come.
+    cgroup.keep();
+    let mut dir = dir;
+    dir.0 = None;
+    Ok(state)
+}
+// ANCHOR_END: create
+
+/// Make the container's state directory, failing if it exists: two
+/// `create`s of one id cannot both win a mkdir.
+fn reserve(root: &Path, id: &str) -> Result<Reserved> {
+    std::fs::create_dir_all(root).with_context(|| format!("cannot create the state root {}", root.display()))?;
+    let dir = state::dir(root, id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => Ok(Reserved(Some(dir))),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("a container named {id} already exists (remove it with `step7 delete {id}`)")
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot create {}", dir.display())),
+    }
+}
+
+/// linux.resources, as step 6's limits.
+fn limits(linux: &oci_spec::runtime::Linux) -> Result<Limits> {
+    let mut limits = Limits::default();
+    let Some(resources) = linux.resources() else { return Ok(limits) };
+    if let Some(memory) = resources.memory() {
+        limits.memory = memory.limit().filter(|&l| l > 0).map(|l| l as u64);
+        limits.memory_swap = memory.swap().map(|s| (s > 0).then_some(s as u64));
+    }
+    if let Some(cpu) = resources.cpu() {
+        if let Some(quota) = cpu.quota().filter(|&q| q > 0) {
+            // Step 6 uses the kernel's default period: scale the quota.
+            let period = cpu.period().filter(|&p| p > 0).unwrap_or(CPU_PERIOD_US);
+            limits.cpu_quota_us = Some((quota as u64 * CPU_PERIOD_US / period).max(1000));
+        }
+        limits.cpu_shares = cpu.shares().filter(|&s| s > 0);
+    }
+    if let Some(pids) = resources.pids() {
+        limits.pids = (pids.limit() > 0).then_some(pids.limit() as u64);
+    }
+    limits.blkio_weight = resources.block_io().as_ref().and_then(|io| io.weight());
+    Ok(limits)
+}
+
+// ANCHOR: container
+/// The container process, from clone to execve.
+fn container(id: &str, bundle: &Bundle, namespaces: &Namespaces, gate: &Gate, fifo: &Path, cgroup: &rootfs::Cgroups, no_pivot: bool) -> Result<Infallible> {
+    let spec = &bundle.spec;
+    gate.wait()?;
+    for (flag, path) in &namespaces.join {
+        namespaces::join(*flag, path)?;
+    }
+    if namespaces.new_cgroup {
+        crate::narrate!("unshare(CLONE_NEWCGROUP)");
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP) failed")?;
+    }
+    if namespaces.has(CloneFlags::CLONE_NEWUTS) {
+        if let Some(hostname) = spec.hostname() {
+            crate::uts::set_hostname(hostname)?;
+        }
+        if let Some(domainname) = spec.domainname() {
+            crate::narrate!("setdomainname({domainname:?})");
+            if unsafe { libc::setdomainname(domainname.as_ptr().cast(), domainname.len()) } != 0 {
+                return Err(std::io::Error::last_os_error()).context("config.json: domainname");
+            }
+        }
+    }
+    // Open the fifo now, while its path on the host is reachable: after
+    // pivot_root only this descriptor leads to it. Non-blocking: a reader
+    // may open before any writer.
+    let fifo = nix::fcntl::open(fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+        .context("cannot open the exec fifo")?;
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    let state = serde_json::json!({"ociVersion": "1.2.0", "id": id, "status": "created", "bundle": bundle.dir});
+    if namespaces.has(CloneFlags::CLONE_NEWNS) {
+        rootfs::prepare(spec, &bundle.rootfs, &bundle.dir, namespaces, cgroup)?;
+        hooks::run("createContainer", hooks.create_container().as_ref(), &state)?;
+        if no_pivot {
+            move_root(&bundle.rootfs)?;
+        } else {
+            crate::mount::pivot_to(&bundle.rootfs)?;
+        }
+        rootfs::finish(spec)?;
+    } else {
+        crate::chroot::enter(&bundle.rootfs)?;
+    }
+    let process = spec.process().as_ref().expect("checked by config::load");
+    let (program, args, env) = command(process)?;
+    security::close_inherited_fds(&[fifo.as_raw_fd()])?;
+    security::apply(process, spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))?;
+
+    // Everything that could fail has been done: `create` may return.
+    process::close_error_pipe();
+    wait_for_start(&fifo)?;
+    hooks::run("startContainer", hooks.start_container().as_ref(), &state)?;
+    crate::narrate!("execve({program:?}, {args:?})");
+    let Err(errno) = nix::unistd::execve(&program, &args, &env);
+    Err(anyhow::anyhow!("cannot execute {program:?}: {}", errno.desc()))
+}
+// ANCHOR_END: container
+
+// ANCHOR: wait_for_start
+/// Block until `start` writes to the exec fifo. (A fifo read end never
+/// reports end-of-file before a writer has come, so poll waits.)
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let mut poll = [libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+    loop {
+        let ready = unsafe { libc::poll(poll.as_mut_ptr(), 1, -1) };
+        if ready == 1 {
+            break;
+        }
+        if ready == -1 && nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+            bail!("waiting on the exec fifo failed");
+        }
+    }
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(fifo, &mut byte) {
+        Ok(1) => Ok(()),
+        _ => bail!("start gave up before the container was started"),
+    }
+}
+// ANCHOR_END: wait_for_start
+
+/// The program to execve, resolved in the container's PATH now, so that a
+/// missing program is reported by `create`, not lost after `start`.
+fn command(process: &oci_spec::runtime::Process) -> Result<(CString, Vec<CString>, Vec<CString>)> {
+    let args = process.args().clone().unwrap_or_default();
+    let env = process.env().clone().unwrap_or_default();
+    let name = &args[0];
+    let program = if name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        let path = env.iter().find_map(|v| v.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':')
+            .map(|dir| Path::new(dir).join(name))
+            .find(|candidate| candidate.is_file())
+            .with_context(|| format!("config.json: process.args[0]: {name} not found in the container's PATH ({path})"))?
+    };
+    if !program.is_file() {
+        bail!("config.json: process.args[0]: {} does not exist in the container", program.display());
+    }
+    let cstring = |s: &str| CString::new(s).context("config.json: a NUL byte in process.args or env");
+    Ok((
+        cstring(program.to_str().context("non-UTF-8 program path")?)?,
+        args.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
+        env.iter().map(|e| cstring(e)).collect::<Result<_>>()?,
+    ))
+}
+
+/// `--no-pivot`: move the rootfs over / and chroot into it, for file
+/// systems where pivot_root is impossible (a ramdisk root). Weaker: the
+/// old root stays reachable to whoever can chroot again.
+fn move_root(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs)?;
+    crate::mount::mount(Some(rootfs), "/", None, nix::mount::MsFlags::MS_MOVE, None)?;
+    crate::chroot::enter(Path::new("."))
+}

@@ -1,0 +1,148 @@
+//! The commands after `create`: start, state, kill, delete, and run
+//! (create + start + wait + delete).
+//!
+//! Each is a short-lived process that finds the container through its
+//! state directory. `start` writes one byte to the exec fifo the waiting
+//! container process holds; `kill` signals its first process (or, with
+//! `--all`, every process of its cgroup); `delete` removes what `create`
+//! left: the cgroup and the state directory.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill as send, Signal};
+use nix::unistd::Pid;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::cgroup::Cgroup;
+use crate::hierarchy::Hierarchies;
+use crate::hooks;
+use crate::state::{self, State, Status};
+
+// ANCHOR: start
+/// Let a created container run its program.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let state = State::load(root, id)?;
+    match state.status(root) {
+        Status::Created => {}
+        status => bail!("container {id} is {}, not created: only a created container can be started", status.as_str()),
+    }
+    let fifo = state::dir(root, id).join("exec.fifo");
+    // O_NONBLOCK: if no reader holds the fifo (the container process
+    // died), fail with ENXIO instead of waiting forever.
+    crate::narrate!("open({}, O_WRONLY) and write one byte", fifo.display());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .with_context(|| format!("container {id} is not waiting to start (its process is gone)"))?;
+    file.write_all(b"0").context("cannot write to the exec fifo")?;
+    std::fs::remove_file(&fifo).context("cannot remove the exec fifo")?;
+    let spec = load_spec(&state);
+    let hooks = spec.and_then(|spec| spec.hooks().clone()).unwrap_or_default();
+    if let Err(err) = hooks::run("poststart", hooks.poststart().as_ref(), &state.oci(Status::Running)) {
+        // The program runs already: a failing poststart hook is reported,
+        // not fatal (runtime-spec).
+        eprintln!("step7: warning: {err:#}");
+    }
+    Ok(())
+}
+// ANCHOR_END: start
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// The OCI state of container `id`.
+pub fn state(root: &Path, id: &str) -> Result<serde_json::Value> {
+    let state = State::load(root, id)?;
+    Ok(state.oci(state.status(root)))
+}
+
+// ANCHOR: kill
+/// Send `signal` to the container's first process, or with `all` to every
+/// process in its cgroup.
+pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
+    let state = State::load(root, id)?;
+    if state.status(root) == Status::Stopped {
+        bail!("container {id} is not running");
+    }
+    let pids = if all { cgroup(&state).pids() } else { vec![Pid::from_raw(state.pid)] };
+    for pid in pids {
+        crate::narrate!("kill({pid}, {signal})");
+        match send(pid, signal) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(err) => return Err(err).with_context(|| format!("kill({pid}, {signal}) failed")),
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: kill
+
+// ANCHOR: delete
+/// Remove a stopped (or, with `force`, any) container: kill what is left,
+/// remove its cgroup and state, run the poststop hooks.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let state = State::load(root, id)?;
+    match state.status(root) {
+        Status::Stopped | Status::Created => {}
+        status if force => crate::narrate!("container {id} is {}: killing it", status.as_str()),
+        status => bail!("container {id} is {}: stop it first, or use delete --force", status.as_str()),
+    }
+    if state.is_alive() {
+        let _ = send(Pid::from_raw(state.pid), Signal::SIGKILL);
+        wait_gone(&state);
+    }
+    // Dropping the cgroup kills whatever is left in it and removes it.
+    drop(cgroup(&state));
+    let spec = load_spec(&state);
+    std::fs::remove_dir_all(state::dir(root, id)).with_context(|| format!("cannot remove the state of {id}"))?;
+    let hooks = spec.and_then(|spec| spec.hooks().clone()).unwrap_or_default();
+    if let Err(err) = hooks::run("poststop", hooks.poststop().as_ref(), &state.oci(Status::Stopped)) {
+        eprintln!("step7: warning: {err:#}");
+    }
+    Ok(())
+}
+// ANCHOR_END: delete
+
+/// The container's cgroup, as `create` made it.
+fn cgroup(state: &State) -> Cgroup {
+    let hierarchies = Hierarchies::detect().unwrap_or(Hierarchies { setup: crate::hierarchy::Setup::Legacy, v1: vec![], v2: None });
+    Cgroup::open(&hierarchies, &state.cgroup, state.own_cgroup_parent)
+}
+
+/// Wait (a little) until the container's first process is gone; it may
+/// not be our child, so poll rather than waitpid.
+fn wait_gone(state: &State) {
+    let started = Instant::now();
+    while state.is_alive() && started.elapsed() < Duration::from_secs(5) {
+        // Reap it if it is our child (as after `run`); ignore otherwise.
+        let _ = nix::sys::wait::waitpid(Pid::from_raw(state.pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The container's config.json, for its hooks (None if it is gone).
+fn load_spec(state: &State) -> Option<oci_spec::runtime::Spec> {
+    crate::config::load(&state.bundle).ok().map(|bundle| bundle.spec)
+}
+
+/// PIDs of the container's processes (its cgroup's).
+pub fn ps(root: &Path, id: &str) -> Result<Vec<Pid>> {
+    let state = State::load(root, id)?;
+    Ok(cgroup(&state).pids())
+}
+
+/// Whether the container is frozen (paused). Pausing needs the freezer,
+/// which this runtime does not set up yet.
+pub fn is_frozen(_state: &State) -> bool {
+    false
+}
+
+/// A signal by name ("TERM", "SIGTERM", "term") or number ("15").
+pub fn parse_signal(text: &str) -> Result<Signal> {
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).with_context(|| format!("unknown signal number {number}"));
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal {text:?}: use a name such as TERM or KILL, or a number"))
+}

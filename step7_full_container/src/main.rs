@@ -1,0 +1,207 @@
+//! step7: an OCI runtime, with runc's command line.
+//!
+//!     step7 spec                     write a config.json for a bundle
+//!     step7 run ID                   create + start + wait + delete
+//!     step7 create ID / start ID     the two halves engines use
+//!     step7 state ID / list / ps ID
+//!     step7 kill ID [SIGNAL] / delete ID
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use step7::create::{self, Options};
+use step7::{init, lifecycle, narrate, process, state};
+
+/// Step 7: an OCI runtime built from steps 1-6.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Where container state lives [default: /run/step7, or
+    /// $XDG_RUNTIME_DIR/step7 for a non-root user]
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+
+    /// Append errors to this file too (engines read it)
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+
+    /// Format of --log: text or json
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    log_format: String,
+
+    /// Narrate each system call (as --verbose in steps 1-6)
+    #[arg(long, global = true)]
+    debug: bool,
+
+    /// Accepted for compatibility with engines; cgroups are always managed
+    /// by writing cgroupfs directly here, not through systemd
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a default config.json (like `runc spec`)
+    Spec {
+        #[arg(long, short, default_value = ".")]
+        bundle: PathBuf,
+    },
+    /// Create a container from a bundle; it waits for `start`
+    Create {
+        #[arg(long, short, default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Move the rootfs over / and chroot, instead of pivot_root
+        #[arg(long)]
+        no_pivot: bool,
+        id: String,
+    },
+    /// Start a created container
+    Start { id: String },
+    /// Print a container's state as JSON
+    State { id: String },
+    /// Send a signal (default TERM) to a container
+    Kill {
+        /// Signal every process in the container, not only the first
+        #[arg(long, short)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Remove a stopped container
+    Delete {
+        /// Kill it first if it still runs
+        #[arg(long, short)]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container, wait for it, remove it
+    Run {
+        #[arg(long, short, default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Return once started, leaving the container running
+        #[arg(long, short)]
+        detach: bool,
+        #[arg(long)]
+        no_pivot: bool,
+        id: String,
+    },
+    /// List containers
+    List {
+        /// Only the ids
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// List a container's processes (their PIDs on the host)
+    Ps { id: String },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    narrate::init("step7", cli.debug);
+    let result = run(&cli);
+    if let (Err(err), Some(log)) = (&result, &cli.log) {
+        log_error(log, &cli.log_format, err);
+    }
+    process::exit_with(result);
+}
+
+fn run(cli: &Cli) -> Result<i32> {
+    let root = cli.root.clone().unwrap_or_else(state::default_root);
+    match &cli.command {
+        Command::Spec { bundle } => spec(bundle),
+        Command::Create { bundle, pid_file, no_pivot, id } => {
+            create::create(&Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot })?;
+            Ok(0)
+        }
+        Command::Start { id } => lifecycle::start(&root, id).map(|()| 0),
+        Command::State { id } => {
+            println!("{}", serde_json::to_string_pretty(&lifecycle::state(&root, id)?)?);
+            Ok(0)
+        }
+        Command::Kill { all, id, signal } => lifecycle::kill(&root, id, lifecycle::parse_signal(signal)?, *all).map(|()| 0),
+        Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
+        Command::Run { bundle, pid_file, detach, no_pivot, id } => {
+            let options = Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot };
+            run_container(&options, *detach)
+        }
+        Command::List { quiet } => {
+            list(&root, *quiet);
+            Ok(0)
+        }
+        Command::Ps { id } => {
+            for pid in lifecycle::ps(&root, id)? {
+                println!("{pid}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+// ANCHOR: run_container
+/// `run`: create and start; unless detached, wait for the container as
+/// its parent (passing signals on, as step 2's runtime does), then delete.
+fn run_container(options: &Options, detach: bool) -> Result<i32> {
+    init::block_signals()?;
+    let state = create::create(options)?;
+    if let Err(err) = lifecycle::start(options.root, options.id) {
+        let _ = lifecycle::delete(options.root, options.id, true);
+        return Err(err);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let code = init::supervise(nix::unistd::Pid::from_raw(state.pid));
+    lifecycle::delete(options.root, options.id, true)?;
+    code
+}
+// ANCHOR_END: run_container
+
+/// `spec`: the default config.json, as `runc spec` writes it, but not
+/// asking for a terminal (there is no --console-socket here yet).
+fn spec(bundle: &Path) -> Result<i32> {
+    let path = bundle.join("config.json");
+    if path.exists() {
+        anyhow::bail!("{} exists already: remove it first", path.display());
+    }
+    let mut spec = oci_spec::runtime::Spec::default();
+    spec.set_hostname(Some("step7".into()));
+    spec.set_version("1.2.0".into());
+    std::fs::write(&path, serde_json::to_string_pretty(&spec)?).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(0)
+}
+
+fn list(root: &Path, quiet: bool) {
+    let states = state::list(root);
+    if quiet {
+        for state in states {
+            println!("{}", state.id);
+        }
+        return;
+    }
+    println!("{:<20} {:<8} {:<10} {:<40} CREATED", "ID", "PID", "STATUS", "BUNDLE");
+    for state in states {
+        let status = state.status(root);
+        let pid = if status == state::Status::Stopped { 0 } else { state.pid };
+        println!("{:<20} {:<8} {:<10} {:<40} {}", state.id, pid, status.as_str(), state.bundle.display(), state.created);
+    }
+}
+
+/// Engines (containerd's shim, conmon) read errors from --log.
+fn log_error(log: &Path, format: &str, err: &anyhow::Error) {
+    let line = if format == "json" {
+        serde_json::json!({"level": "error", "msg": format!("{err:#}"), "time": state::now_rfc3339()}).to_string()
+    } else {
+        format!("{} step7: {err:#}", state::now_rfc3339())
+    };
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        let _ = std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes());
+    }
+}

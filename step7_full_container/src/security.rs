@@ -1,0 +1,165 @@
+//! Who the container's process is, and what it may do: the last steps
+//! before execve.
+//!
+//! Root inside a container is still root on the kernel's books, so its
+//! power is cut down in layers, each from config.json's `process`:
+//! - rlimits (setrlimit(2)): per-process ceilings such as open files;
+//! - the user and groups (setgroups(2), setgid(2), setuid(2));
+//! - capabilities (capabilities(7)): root's powers split into ~40 pieces,
+//!   of which the container keeps only the listed ones, in five sets:
+//!   bounding (the most it can ever get), permitted, effective,
+//!   inheritable and ambient (what survives execve for a non-root user);
+//! - no_new_privs (PR_SET_NO_NEW_PRIVS): execve can no longer grant
+//!   privileges (setuid binaries, file capabilities);
+//! - a seccomp filter ([`crate::seccomp`]): which system calls it may make.
+//! The order matters: capabilities are needed to change user and to drop
+//! the bounding set, so they go last but one; seccomp goes last, or it
+//! could forbid the calls that do the rest.
+
+use anyhow::{bail, Context, Result};
+use caps::{CapSet, CapsHashSet};
+use oci_spec::runtime::{LinuxCapabilities, PosixRlimit, PosixRlimitType, Process};
+
+// ANCHOR: apply
+/// In the container process, after its file system is finished.
+pub fn apply(process: &Process, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<()> {
+    for (i, rlimit) in process.rlimits().iter().flatten().enumerate() {
+        set_rlimit(rlimit).with_context(|| format!("config.json: process.rlimits[{i}]"))?;
+    }
+    if let Some(score) = process.oom_score_adj() {
+        // Before dropping privileges: lowering the score needs
+        // CAP_SYS_RESOURCE.
+        std::fs::write("/proc/self/oom_score_adj", score.to_string()).context("config.json: process.oomScoreAdj")?;
+    }
+    if let Some(umask) = process.user().umask() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    }
+    // chdir as root, who may enter any directory, then check it worked.
+    nix::unistd::chdir(process.cwd())
+        .with_context(|| format!("config.json: process.cwd: cannot enter {}", process.cwd().display()))?;
+    let capabilities = process.capabilities().clone().unwrap_or_default();
+    drop_bounding(&capabilities)?;
+    set_user(process)?;
+    set_capabilities(&capabilities)?;
+    if process.no_new_privileges() == Some(true) {
+        crate::narrate!("prctl(PR_SET_NO_NEW_PRIVS, 1)");
+        nix::sys::prctl::set_no_new_privs().context("config.json: process.noNewPrivileges")?;
+    }
+    if let Some(profile) = seccomp {
+        crate::seccomp::install(profile).context("config.json: linux.seccomp")?;
+    }
+    Ok(())
+}
+// ANCHOR_END: apply
+
+fn set_rlimit(rlimit: &PosixRlimit) -> Result<()> {
+    let resource = match rlimit.typ() {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+    };
+    crate::narrate!("setrlimit({}, soft {}, hard {})", rlimit.typ(), rlimit.soft(), rlimit.hard());
+    let limit = libc::rlimit { rlim_cur: rlimit.soft(), rlim_max: rlimit.hard() };
+    if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("setrlimit({}) failed", rlimit.typ()));
+    }
+    Ok(())
+}
+
+/// The capabilities named in one set of config.json.
+fn named(set: &Option<oci_spec::runtime::Capabilities>) -> Result<CapsHashSet> {
+    let mut found = CapsHashSet::new();
+    for capability in set.iter().flatten() {
+        let name = format!("CAP_{capability}");
+        match name.parse::<caps::Capability>() {
+            Ok(cap) => {
+                found.insert(cap);
+            }
+            Err(_) => bail!("config.json: process.capabilities: unknown capability {name}"),
+        }
+    }
+    Ok(found)
+}
+
+// ANCHOR: drop_bounding
+/// Remove from the bounding set every capability config.json does not
+/// list: no later execve, not even of a setuid-root binary, can bring it
+/// back. Needs CAP_SETPCAP, so it comes before the switch of user.
+fn drop_bounding(capabilities: &LinuxCapabilities) -> Result<()> {
+    let keep = named(capabilities.bounding())?;
+    for cap in caps::all() {
+        if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+            caps::drop(None, CapSet::Bounding, cap).with_context(|| format!("cannot drop {cap} from the bounding set"))?;
+        }
+    }
+    crate::narrate!("prctl(PR_CAPBSET_DROP, ...): bounding set is now {} capabilities", keep.len());
+    Ok(())
+}
+// ANCHOR_END: drop_bounding
+
+// ANCHOR: set_user
+/// Become `process.user`: supplementary groups, group, then user (in that
+/// order: after setuid to a non-root user, setgroups and setgid are no
+/// longer allowed). PR_SET_KEEPCAPS keeps the permitted capabilities
+/// across the change of user, so that [`set_capabilities`] can still pick
+/// from them.
+fn set_user(process: &Process) -> Result<()> {
+    let user = process.user();
+    let groups: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|&g| g.into()).collect();
+    crate::narrate!("setgroups({groups:?}); setgid({}); setuid({})", user.gid(), user.uid());
+    nix::unistd::setgroups(&groups).context("config.json: process.user.additionalGids")?;
+    nix::unistd::setgid(user.gid().into()).context("config.json: process.user.gid")?;
+    nix::sys::prctl::set_keepcaps(true)?;
+    nix::unistd::setuid(user.uid().into()).context("config.json: process.user.uid")?;
+    nix::sys::prctl::set_keepcaps(false)?;
+    Ok(())
+}
+// ANCHOR_END: set_user
+
+/// Set the permitted, effective, inheritable and ambient sets exactly to
+/// config.json's lists.
+fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
+    let permitted = named(capabilities.permitted())?;
+    let effective = named(capabilities.effective())?;
+    let inheritable = named(capabilities.inheritable())?;
+    // capset(2) checks every call: effective within permitted, and a new
+    // inheritable within the old permitted. So narrow permitted last.
+    caps::set(None, CapSet::Inheritable, &inheritable).context("config.json: process.capabilities.inheritable")?;
+    caps::set(None, CapSet::Effective, &effective).context("config.json: process.capabilities.effective")?;
+    caps::set(None, CapSet::Permitted, &permitted).context("config.json: process.capabilities.permitted")?;
+    caps::clear(None, CapSet::Ambient).ok();
+    for cap in named(capabilities.ambient())? {
+        // The kernel refuses an ambient capability that is not both
+        // permitted and inheritable.
+        caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("config.json: process.capabilities.ambient: {cap}"))?;
+    }
+    crate::narrate!("capset: {} effective capabilities", effective.len());
+    Ok(())
+}
+
+/// Close every file descriptor above stderr, or mark it close-on-exec:
+/// nothing the runtime had open may reach the container. A leaked
+/// descriptor of a host directory let a container escape through
+/// `cwd=/proc/self/fd/N` (CVE-2024-21626).
+pub fn close_inherited_fds(keep: &[i32]) -> Result<()> {
+    for entry in std::fs::read_dir("/proc/self/fd").context("cannot list /proc/self/fd")? {
+        let Some(fd) = entry?.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        if fd > 2 && !keep.contains(&fd) {
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+    Ok(())
+}
