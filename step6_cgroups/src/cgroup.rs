@@ -117,7 +117,8 @@ impl Cgroup {
     }
 
     /// An existing cgroup `path`, made earlier (by another process) with
-    /// [`Cgroup::create_at`] and kept with [`Cgroup::keep`].
+    /// [`Cgroup::create_at`] and kept with [`Cgroup::keep`]. It stays when
+    /// dropped; [`Cgroup::remove`] removes it.
     pub fn open(hierarchies: &Hierarchies, path: &Path, own_parent: bool) -> Cgroup {
         let path = path.strip_prefix("/").unwrap_or(path);
         let mut cgroup = Cgroup {
@@ -126,7 +127,7 @@ impl Cgroup {
             memory_limit: None,
             owner_file: None,
             remove_parent: own_parent,
-            keep: false,
+            keep: true,
         };
         for controller in crate::hierarchy::CONTROLLERS {
             let mount = match cgroup.version {
@@ -144,6 +145,11 @@ impl Cgroup {
     /// outlives this process, and a later one removes it.
     pub fn keep(mut self) {
         self.keep = true;
+    }
+
+    /// Kill what is left in the cgroup and remove it, now.
+    pub fn remove(mut self) {
+        self.keep = false;
     }
 
     /// The PIDs of every process in the cgroup.

@@ -91,8 +91,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         let _ = send(Pid::from_raw(state.pid), Signal::SIGKILL);
         wait_gone(&state);
     }
-    // Dropping the cgroup kills whatever is left in it and removes it.
-    drop(cgroup(&state));
+    cgroup(&state).remove();
     let spec = load_spec(&state);
     std::fs::remove_dir_all(state::dir(root, id)).with_context(|| format!("cannot remove the state of {id}"))?;
     let hooks = spec.and_then(|spec| spec.hooks().clone()).unwrap_or_default();
@@ -103,7 +102,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 }
 // ANCHOR_END: delete
 
-/// The container's cgroup, as `create` made it.
+/// The container's cgroup, as `create` made it (left in place when
+/// dropped).
 fn cgroup(state: &State) -> Cgroup {
     let hierarchies = Hierarchies::detect().unwrap_or(Hierarchies { setup: crate::hierarchy::Setup::Legacy, v1: vec![], v2: None });
     Cgroup::open(&hierarchies, &state.cgroup, state.own_cgroup_parent)

@@ -1,0 +1,311 @@
+//! Step 7 as an OCI runtime: the lifecycle, config.json features compared
+//! with runc on the same bundle, hooks, and bad bundles.
+
+#[path = "../../step1_chroot/tests/support/mod.rs"]
+mod support;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::{assert_code, run, stderr, stdout, Rootfs};
+
+const BIN: &str = env!("CARGO_BIN_EXE_step7");
+
+/// A bundle: a busybox rootfs and the config.json of `step7 spec`,
+/// changed by the test. Removed, with its state root, when dropped.
+struct Bundle {
+    rootfs: Rootfs,
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Bundle {
+    fn new() -> Option<Bundle> {
+        let rootfs = Rootfs::new()?;
+        let dir = PathBuf::from(format!("{}-bundle", rootfs.path.display()));
+        let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(&rootfs.path, dir.join("rootfs")).unwrap();
+        let out = run(BIN, &["spec", "--bundle", dir.to_str().unwrap()]);
+        assert_code(&out, 0);
+        let bundle = Bundle { rootfs, dir, root };
+        // runc refuses a symlinked root.path: give both the real one. A
+        // writable root, so that the tests can leave traces in it.
+        bundle.edit(|c| {
+            c["root"]["path"] = json!(bundle.rootfs.path);
+            c["root"]["readonly"] = json!(false);
+        });
+        Some(bundle)
+    }
+
+    fn config(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("config.json")).unwrap()).unwrap()
+    }
+
+    fn edit(&self, change: impl FnOnce(&mut Value)) {
+        let mut config = self.config();
+        change(&mut config);
+        std::fs::write(self.dir.join("config.json"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    }
+
+    fn args(&self, script: &str) {
+        self.edit(|c| c["process"]["args"] = json!(["sh", "-c", script]));
+    }
+
+    /// `step7 --root R COMMAND ARGS...`
+    fn step7(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--root", self.root.to_str().unwrap()];
+        all.extend_from_slice(args);
+        run(BIN, &all)
+    }
+
+    /// `step7 run --bundle B ID`
+    fn run(&self, id: &str) -> Output {
+        self.step7(&["run", "--bundle", self.dir.to_str().unwrap(), id])
+    }
+
+    /// A command that leaves a container running (`create`, `run -d`):
+    /// the container inherits its stdout and stderr, so they go to files,
+    /// not to pipes that would stay open as long as the container runs.
+    fn step7_detached(&self, args: &[&str]) -> Output {
+        let out = self.dir.join("out");
+        let err = self.dir.join("err");
+        let status = Command::new(BIN)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        Output { status, stdout: std::fs::read(out).unwrap(), stderr: std::fs::read(err).unwrap() }
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn status(bundle: &Bundle, id: &str) -> String {
+    let out = bundle.step7(&["state", id]);
+    assert_code(&out, 0);
+    let state: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    state["status"].as_str().unwrap().to_string()
+}
+
+/// Every directory the cgroup `step7/<id>` may have.
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let hierarchies = step7::hierarchy::Hierarchies::detect().unwrap();
+    hierarchies.v1.iter().map(|(_, m)| m.clone()).chain(hierarchies.v2.clone()).map(|m| m.join("step7").join(id)).collect()
+}
+
+#[test]
+fn lifecycle_create_start_kill_delete() {
+    let Some(bundle) = Bundle::new() else { return };
+    bundle.args("echo started > /started; exec sleep 30");
+    let dir = bundle.dir.to_str().unwrap();
+    let pid_file = bundle.dir.join("pid");
+    assert_code(&bundle.step7_detached(&["create", "--bundle", dir, "--pid-file", pid_file.to_str().unwrap(), "life"]), 0);
+    assert_eq!(status(&bundle, "life"), "created");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!bundle.rootfs.path.join("started").exists(), "the program ran before start");
+    assert!(stdout(&bundle.step7(&["list", "-q"])).contains("life"));
+
+    assert_code(&bundle.step7(&["start", "life"]), 0);
+    assert_eq!(status(&bundle, "life"), "running");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !bundle.rootfs.path.join("started").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(bundle.rootfs.path.join("started").exists(), "the program did not run after start");
+    assert_eq!(stdout(&bundle.step7(&["ps", "life"])).trim(), pid.to_string());
+    assert_ne!(bundle.step7(&["start", "life"]).status.code(), Some(0), "a second start must fail");
+    assert_ne!(bundle.step7(&["delete", "life"]).status.code(), Some(0), "deleting a running container needs --force");
+
+    assert_code(&bundle.step7(&["kill", "life", "KILL"]), 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while status(&bundle, "life") != "stopped" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(status(&bundle, "life"), "stopped");
+    assert_code(&bundle.step7(&["delete", "life"]), 0);
+    let out = bundle.step7(&["state", "life"]);
+    assert!(stderr(&out).contains("no container named life"), "{}", stderr(&out));
+    for dir in cgroup_dirs("life") {
+        assert!(!dir.exists(), "{} is left", dir.display());
+    }
+}
+
+#[test]
+fn run_passes_the_exit_status_on_and_removes_everything() {
+    let Some(bundle) = Bundle::new() else { return };
+    bundle.args("echo out; exit 7");
+    let out = bundle.run("status");
+    assert_code(&out, 7);
+    assert_eq!(stdout(&out), "out\n");
+    assert!(!bundle.root.join("status").exists());
+    for dir in cgroup_dirs("status") {
+        assert!(!dir.exists(), "{} is left", dir.display());
+    }
+}
+
+#[test]
+fn delete_force_removes_a_running_container() {
+    let Some(bundle) = Bundle::new() else { return };
+    bundle.args("exec sleep 30");
+    assert_code(&bundle.step7_detached(&["run", "--detach", "--bundle", bundle.dir.to_str().unwrap(), "forced"]), 0);
+    assert_eq!(status(&bundle, "forced"), "running");
+    assert_code(&bundle.step7(&["delete", "--force", "forced"]), 0);
+    assert!(!bundle.root.join("forced").exists());
+    for dir in cgroup_dirs("forced") {
+        assert!(!dir.exists(), "{} is left", dir.display());
+    }
+}
+
+/// The hooks run in the order of the runtime spec, each with the state.
+#[test]
+fn hooks_run_in_order_with_the_state_on_stdin() {
+    let Some(bundle) = Bundle::new() else { return };
+    let log = bundle.rootfs.path.join("hooks.log");
+    let hook = |name: &str, log: &Path| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read state; echo \"{name} $state\" >> {}", log.display())]})
+    };
+    bundle.args("true");
+    bundle.edit(|c| {
+        c["hooks"] = json!({
+            "prestart": [hook("prestart", &log)],
+            "createRuntime": [hook("createRuntime", &log)],
+            "createContainer": [hook("createContainer", &log)],
+            // Runs inside, after pivot_root: the log's path in the container.
+            "startContainer": [hook("startContainer", Path::new("/hooks.log"))],
+            "poststart": [hook("poststart", &log)],
+            "poststop": [hook("poststop", &log)],
+        })
+    });
+    assert_code(&bundle.run("hooked"), 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let names: Vec<&str> = text.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert_eq!(names, ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"], "{text}");
+    for line in text.lines() {
+        let state: Value = serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
+        assert_eq!(state["id"], "hooked", "{line}");
+    }
+}
+
+/// `domainname` (runc 1.1 ignores it, so it is not in the comparison).
+#[test]
+fn domainname_is_set() {
+    let Some(bundle) = Bundle::new() else { return };
+    bundle.args("cat /proc/sys/kernel/domainname");
+    bundle.edit(|c| c["domainname"] = json!("cmp.example"));
+    let out = bundle.run("domain");
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "cmp.example\n");
+}
+
+#[test]
+fn bad_bundles_name_the_field_and_leave_nothing() {
+    let Some(bundle) = Bundle::new() else { return };
+    let dir = bundle.dir.to_str().unwrap().to_string();
+    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+        (Box::new(|c: &mut Value| c["process"]["args"] = json!([])), "process.args"),
+        (Box::new(|c: &mut Value| c["process"]["args"] = json!(["no-such-program"])), "process.args[0]"),
+        (Box::new(|c: &mut Value| c["process"]["cwd"] = json!("relative")), "process.cwd"),
+        (Box::new(|c: &mut Value| c["root"]["path"] = json!("/nonexistent-rootfs")), "root.path"),
+        (Box::new(|c: &mut Value| c["mounts"][0]["destination"] = json!("proc")), "mounts[0].destination"),
+        (Box::new(|c: &mut Value| c["process"]["capabilities"]["bounding"] = json!(["CAP_NO_SUCH"])), "CAP_NO_SUCH"),
+        (Box::new(|c: &mut Value| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 20}])), "process.rlimits[0]"),
+    ];
+    let original = bundle.config();
+    for (change, field) in cases {
+        bundle.edit(|c| {
+            *c = original.clone();
+            change(c)
+        });
+        let out = bundle.step7(&["create", "--bundle", &dir, "bad"]);
+        assert_ne!(out.status.code(), Some(0), "{field}: accepted");
+        assert!(stderr(&out).contains(field), "{field}: {}", stderr(&out));
+        assert!(!bundle.root.join("bad").exists(), "{field}: state left behind");
+        for cgroup in cgroup_dirs("bad") {
+            assert!(!cgroup.exists(), "{field}: {} left behind", cgroup.display());
+        }
+    }
+    std::fs::write(bundle.dir.join("config.json"), "{ not json").unwrap();
+    let out = bundle.step7(&["create", "--bundle", &dir, "bad"]);
+    assert!(stderr(&out).contains("config.json: line 1"), "{}", stderr(&out));
+    // Two containers cannot share an id.
+    let mut config = original.clone();
+    config["process"]["args"] = json!(["sleep", "30"]);
+    std::fs::write(bundle.dir.join("config.json"), config.to_string()).unwrap();
+    assert_code(&bundle.step7_detached(&["create", "--bundle", &dir, "twice"]), 0);
+    let out = bundle.step7(&["create", "--bundle", &dir, "twice"]);
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert_code(&bundle.step7(&["delete", "twice"]), 0);
+}
+
+/// The same bundle under runc and under step 7: for each feature of
+/// config.json, the container reports the same.
+#[test]
+fn config_features_behave_as_under_runc() {
+    let Some(bundle) = Bundle::new() else { return };
+    if Command::new("runc").arg("--version").output().is_err() {
+        support::cannot_run("runc is not installed (apt-get install runc)");
+        return;
+    }
+    std::fs::write(bundle.rootfs.path.join("file.txt"), "from the bundle\n").unwrap();
+    let original = bundle.config();
+    type Change = Box<dyn Fn(&mut Value)>;
+    let features: Vec<(&str, Change, &str)> = vec![
+        ("hostname", Box::new(|c| c["hostname"] = json!("cmp-host")), "hostname"),
+        ("user", Box::new(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20]})), "id -u; id -g; id -G"),
+        ("env", Box::new(|c| c["process"]["env"] = json!(["PATH=/bin:/usr/bin", "FOO=bar baz"])), "echo \"$FOO\"; echo $PATH"),
+        ("cwd", Box::new(|c| c["process"]["cwd"] = json!("/tmp")), "pwd"),
+        ("readonly root", Box::new(|c| c["root"]["readonly"] = json!(true)), "touch /x 2>/dev/null && echo writable || echo read-only"),
+        ("writable root", Box::new(|c| c["root"]["readonly"] = json!(false)), "touch /x 2>/dev/null && echo writable || echo read-only; rm -f /x"),
+        ("rlimit", Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 123, "soft": 100}])), "ulimit -n; ulimit -Hn"),
+        ("capabilities", Box::new(|c| {
+            let caps = json!(["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]);
+            c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []});
+        }), "grep ^Cap /proc/self/status"),
+        ("no_new_privs", Box::new(|c| c["process"]["noNewPrivileges"] = json!(true)), "grep NoNewPrivs /proc/self/status"),
+        ("masked paths", Box::new(|_| {}), "wc -c < /proc/kcore; ls /sys/firmware | wc -l; cat /proc/keys | wc -c"),
+        ("readonly paths", Box::new(|_| {}), "echo x 2>/dev/null > /proc/sys/kernel/domainname && echo writable || echo read-only"),
+        // (Not `stat -c %a /data`: runc 1.1 gives a tmpfs the mode of the
+        // directory it was mounted on, 755, whatever mode= says.)
+        ("tmpfs mount", Box::new(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m", "mode=700"]}))), "grep ' /data ' /proc/mounts | cut -d' ' -f3,4"),
+        ("bind mount", Box::new(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/etc/bound.txt", "type": "bind", "source": "rootfs/file.txt", "options": ["rbind", "ro"]}))), "cat /etc/bound.txt; echo x 2>/dev/null >> /etc/bound.txt || echo read-only"),
+        ("umask", Box::new(|c| c["process"]["user"]["umask"] = json!(0o027)), "umask"),
+        ("sysctl", Box::new(|c| c["linux"]["sysctl"] = json!({"kernel.domainname": "example.org"})), "cat /proc/sys/kernel/domainname"),
+        ("oom score", Box::new(|c| c["process"]["oomScoreAdj"] = json!(500)), "cat /proc/self/oom_score_adj"),
+        ("pid namespace", Box::new(|_| {}), "echo $$; cat /proc/1/comm"),
+        ("memory limit", Box::new(|c| c["linux"]["resources"] = json!({"memory": {"limit": 67108864}})), "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"),
+        ("pids limit", Box::new(|c| c["linux"]["resources"] = json!({"pids": {"limit": 42}})), "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"),
+    ];
+    let runc_root = bundle.root.with_extension("runc");
+    let mut differences = Vec::new();
+    for (n, (name, change, script)) in features.iter().enumerate() {
+        bundle.edit(|c| {
+            *c = original.clone();
+            change(c);
+            c["process"]["args"] = json!(["sh", "-c", script]);
+            c["process"]["terminal"] = json!(false);
+        });
+        let id = format!("cmp{n}");
+        let ours = bundle.run(&id);
+        let theirs = run("runc", &["--root", runc_root.to_str().unwrap(), "run", "--bundle", bundle.dir.to_str().unwrap(), &id]);
+        let _ = run("runc", &["--root", runc_root.to_str().unwrap(), "delete", "--force", &id]);
+        if (ours.status.code(), stdout(&ours)) != (theirs.status.code(), stdout(&theirs)) {
+            differences.push(format!(
+                "{name}: step7 {:?} {:?} {}| runc {:?} {:?} {}",
+                ours.status.code(), stdout(&ours), stderr(&ours), theirs.status.code(), stdout(&theirs), stderr(&theirs)
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&runc_root);
+    assert!(differences.is_empty(), "differences from runc:\n{}", differences.join("\n"));
+}
