@@ -88,6 +88,7 @@ pub enum Lifetime {
     Detached,
 }
 
+// ANCHOR: spawn_with
 /// [`spawn`], choosing the container's [`Lifetime`].
 pub fn spawn_with(
     namespaces: CloneFlags,
@@ -131,6 +132,7 @@ pub fn spawn_with(
         }
     }
 }
+// ANCHOR_END: spawn_with
 
 // ANCHOR: clone3
 /// The arguments of clone3(2), `struct clone_args` in <linux/sched.h>.

@@ -114,6 +114,7 @@ pub fn supervise(main: Pid) -> Result<i32> {
 }
 // ANCHOR_END: supervise
 
+// ANCHOR: block_signals
 /// Block the watched signals: from now on they wait, queued, until
 /// [`supervise`] takes them. A runtime with set-up to undo calls this
 /// first, so that a SIGTERM during set-up still ends in its clean-up.
@@ -122,6 +123,7 @@ pub fn block_signals() -> Result<SigSet> {
     watched.thread_block().context("sigprocmask failed")?;
     Ok(watched)
 }
+// ANCHOR_END: block_signals
 
 // ANCHOR: reap
 /// Collect every child that has exited, without blocking. Returns `main`'s

@@ -187,7 +187,9 @@ impl Network {
 impl Drop for Network {
     fn drop(&mut self) {
         if let Some(veth) = self.veth.take() {
-            // Usually gone already: a veth pair dies with its namespace.
+            // The kernel deletes a veth pair when its namespace dies, but
+            // in the background, a moment later: delete it now, so that the
+            // name and the bridge port are free when we return.
             if let Ok(mut host) = Netlink::open() {
                 let _ = host.delete_link(&veth);
             }

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+// ANCHOR: owner
 /// "PID STARTTIME" of this runtime process.
 pub fn owner() -> String {
     let pid = std::process::id();
@@ -32,3 +33,4 @@ pub fn is_alive(path: &Path) -> bool {
     let (Ok(pid), Ok(started)) = (pid.parse::<u32>(), started.parse::<u64>()) else { return false };
     start_time(pid) == Some(started)
 }
+// ANCHOR_END: owner

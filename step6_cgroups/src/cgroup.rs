@@ -75,8 +75,14 @@ impl Cgroup {
         recover_stale(hierarchies, state_dir);
         std::fs::create_dir_all(state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
         // The owner file first: a cgroup without one is a killed run's.
+        // (Written twice if need be: the last runtime to leave removes the
+        // empty state directory, maybe just between our mkdir and write.)
         let owner_file = state_dir.join(id);
-        std::fs::write(&owner_file, step5::owner::owner())?;
+        if std::fs::write(&owner_file, step5::owner::owner()).is_err() {
+            std::fs::create_dir_all(state_dir)?;
+            std::fs::write(&owner_file, step5::owner::owner())
+                .with_context(|| format!("cannot write {}", owner_file.display()))?;
+        }
         match Cgroup::create_at(hierarchies, &Path::new(PARENT).join(id), limits, true) {
             Ok(mut cgroup) => {
                 cgroup.owner_file = Some(owner_file);
@@ -423,6 +429,7 @@ fn kill_all(dir: &Path) {
     }
 }
 
+// ANCHOR: recover_stale
 /// Remove the cgroups of runs whose runtime is gone (SIGKILLed): their
 /// owner file names a dead process, or is missing.
 fn recover_stale(hierarchies: &Hierarchies, state_dir: &Path) {
@@ -438,6 +445,7 @@ fn recover_stale(hierarchies: &Hierarchies, state_dir: &Path) {
         }
     }
 }
+// ANCHOR_END: recover_stale
 
 /// mkdir, narrated; the parent is made if missing.
 fn make_dir(dir: &Path) -> Result<()> {
@@ -484,8 +492,10 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// "32 MiB", or "0.4 MiB" when it is not a whole number.
 fn mib(bytes: u64) -> String {
-    format!("{} MiB", bytes / (1024 * 1024))
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    if mib.fract() == 0.0 { format!("{mib} MiB") } else { format!("{mib:.1} MiB") }
 }
 
 /// The v2 and v1 code paths against fake cgroup trees: ordinary

@@ -34,7 +34,7 @@ impl std::fmt::Display for Setup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Setup::Unified => "cgroup v2 (unified)",
-            Setup::Hybrid => "hybrid: cgroup v1 controllers, plus cgroup v2 without controllers",
+            Setup::Hybrid => "hybrid: cgroup v1 controllers, plus a cgroup v2 hierarchy (limits go to v1)",
             Setup::Legacy => "cgroup v1 (legacy)",
         })
     }
@@ -59,6 +59,7 @@ impl Hierarchies {
     }
     // ANCHOR_END: detect
 
+    // ANCHOR: from_mountinfo
     /// Parse mountinfo lines such as
     /// `36 25 0:31 / /sys/fs/cgroup/memory rw,nosuid shared:13 - cgroup cgroup rw,memory`.
     pub fn from_mountinfo(mountinfo: &str) -> Result<Hierarchies> {
@@ -101,6 +102,7 @@ impl Hierarchies {
         };
         Ok(Hierarchies { setup, v1, v2 })
     }
+    // ANCHOR_END: from_mountinfo
 
     /// The v1 hierarchy that carries `controller`.
     pub fn v1_mount(&self, controller: &str) -> Option<&Path> {

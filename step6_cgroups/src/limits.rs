@@ -140,11 +140,14 @@ fn parse_cpus(text: &str) -> Result<u64> {
     Ok(quota)
 }
 
+// ANCHOR: shares_to_weight
 /// cgroup v1's cpu.shares (2-262144) to v2's cpu.weight (1-10000), the
-/// linear map runc, crun and systemd use.
+/// linear map runc and crun use. (systemd maps shares*100/1024 instead, so
+/// that the defaults 1024 and 100 meet; this one maps 1024 to 39.)
 pub fn shares_to_weight(shares: u64) -> u64 {
     1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
 }
+// ANCHOR_END: shares_to_weight
 
 /// v1's blkio.weight (10-1000) to v2's io.weight (1-10000), likewise.
 pub fn blkio_to_io_weight(weight: u16) -> u64 {

@@ -196,7 +196,12 @@ pub fn docker_default() -> LinuxSeccomp {
             &["clone"],
             LinuxSeccompAction::ScmpActErrno,
             Some(libc::EPERM as u32),
-            vec![seccomp_arg(0, LinuxSeccompOperator::ScmpCmpMaskedEq, flag, Some(flag))],
+            vec![seccomp_arg(
+                0,
+                LinuxSeccompOperator::ScmpCmpMaskedEq,
+                flag,
+                Some(flag),
+            )],
         ));
     }
     // clone3 takes its flags in a struct in memory, which a filter cannot
@@ -236,7 +241,10 @@ fn seccomp_arg(
     value: u64,
     value_two: Option<u64>,
 ) -> LinuxSeccompArg {
-    let arg = LinuxSeccompArgBuilder::default().index(index).op(op).value(value);
+    let arg = LinuxSeccompArgBuilder::default()
+        .index(index)
+        .op(op)
+        .value(value);
     match value_two {
         Some(value_two) => arg.value_two(value_two),
         None => arg,
@@ -294,13 +302,13 @@ fn apply(filters: &[Filter]) -> Result<()> {
 
 /// One BPF program to install, and what it was built from.
 struct Filter {
-    /// What the program does, for narration and errors.
-    what: String,
     match_action: SeccompAction,
     mismatch_action: SeccompAction,
     /// Syscall number -> the argument rules of which one must match; an
     /// empty list matches every call (seccompiler's own convention).
     rules: BTreeMap<i64, Vec<SeccompRule>>,
+    /// The calls matched, when `rules` does not say (the x32 guard).
+    scope: Option<&'static str>,
     program: BpfProgram,
 }
 
@@ -311,31 +319,38 @@ impl Filter {
         mismatch_action: SeccompAction,
         arch: TargetArch,
     ) -> Result<Self> {
-        let what = format!(
-            "{match_action:?} for {} syscalls, else {mismatch_action:?}",
-            rules.len()
-        );
-        let filter = SeccompFilter::new(
+        let program = SeccompFilter::new(
             rules.clone(),
             mismatch_action.clone(),
             match_action.clone(),
             arch,
         )
-        .and_then(BpfProgram::try_from)
-        .with_context(|| format!("linux.seccomp: compiling the filter {what}"))?;
-        Ok(Filter {
-            what,
+        .and_then(BpfProgram::try_from);
+        let mut filter = Filter {
             match_action,
             mismatch_action,
             rules,
-            program: filter,
-        })
+            scope: None,
+            program: Vec::new(),
+        };
+        filter.program =
+            program.with_context(|| format!("linux.seccomp: compiling the filter {filter}"))?;
+        Ok(filter)
     }
 }
 
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{} ({} BPF instructions)", self.what, self.program.len())
+        let (matched, mismatched) = (&self.match_action, &self.mismatch_action);
+        match self.scope {
+            Some(scope) => write!(f, "{matched:?} for {scope}")?,
+            None => write!(f, "{matched:?} for {} syscalls", self.rules.len())?,
+        }
+        write!(
+            f,
+            ", else {mismatched:?} ({} BPF instructions)",
+            self.program.len()
+        )
     }
 }
 
@@ -428,7 +443,12 @@ fn compile(profile: &LinuxSeccomp) -> Result<Vec<Filter>> {
         filters.push(Filter::new(rules, action, SeccompAction::Allow, arch)?);
     }
     if default_action != SeccompAction::Allow {
-        filters.push(Filter::new(named, SeccompAction::Allow, default_action, arch)?);
+        filters.push(Filter::new(
+            named,
+            SeccompAction::Allow,
+            default_action,
+            arch,
+        )?);
     }
     Ok(filters)
 }
@@ -485,7 +505,9 @@ fn action(
         match errno_ret {
             None => Ok(libc::EPERM as u32),
             Some(value) if value <= 0xffff => Ok(value),
-            Some(value) => bail!("{errno_field}: {value} does not fit in the 16 bits seccomp returns"),
+            Some(value) => {
+                bail!("{errno_field}: {value} does not fit in the 16 bits seccomp returns")
+            }
         }
     };
     Ok(match action {
@@ -562,7 +584,7 @@ fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<(usize, SeccompCondit
     };
     // All 64 bits, as libseccomp compares them on a 64-bit host.
     let condition = SeccompCondition::new(index as u8, SeccompCmpArgLen::Qword, op, value)
-        .with_context(|| format!("{field}"))?;
+        .with_context(|| field.to_string())?;
     Ok((index, condition))
 }
 // ANCHOR_END: conditions
@@ -612,10 +634,10 @@ fn x32_guard(errno: u32) -> Filter {
         ret(libc::SECCOMP_RET_ALLOW),
     ];
     Filter {
-        what: format!("Errno({errno}) for x32 syscalls, else Allow"),
         match_action: SeccompAction::Errno(errno),
         mismatch_action: SeccompAction::Allow,
         rules: BTreeMap::new(),
+        scope: Some("x32 syscalls"),
         program,
     }
 }
@@ -817,7 +839,7 @@ mod tests {
         let mut filters = compile(profile).unwrap();
         if cfg!(target_arch = "x86_64") && !filters.is_empty() {
             let guard = filters.remove(0);
-            assert!(guard.what.contains("x32"), "first filter: {guard}");
+            assert_eq!(guard.scope, Some("x32 syscalls"), "first filter: {guard}");
         }
         filters
     }
