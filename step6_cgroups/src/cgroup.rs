@@ -158,6 +158,27 @@ impl Cgroup {
         self.keep = false;
     }
 
+    // ANCHOR: freeze
+    /// Freeze (or thaw) every process in the cgroup: they stop being
+    /// scheduled, whatever signals they block, and go on where they were
+    /// when thawed. v1: the freezer controller's freezer.state; v2: the
+    /// cgroup.freeze file every cgroup has.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        match self.version {
+            Version::V1 => self.write("freezer", "freezer.state", if frozen { "FROZEN" } else { "THAWED" }),
+            Version::V2 => self.write("freezer", "cgroup.freeze", if frozen { "1" } else { "0" }),
+        }
+    }
+    // ANCHOR_END: freeze
+
+    /// Whether the cgroup is frozen (or freezing).
+    pub fn is_frozen(&self) -> bool {
+        match self.version {
+            Version::V1 => self.read("freezer", "freezer.state").is_some_and(|s| s.trim() != "THAWED"),
+            Version::V2 => self.read("freezer", "cgroup.events").and_then(|e| keyed(&e, "frozen")) == Some(1),
+        }
+    }
+
     /// The PIDs of every process in the cgroup.
     pub fn pids(&self) -> Vec<Pid> {
         let Some(dir) = self.unique_dirs().first().map(|dir| dir.to_path_buf()) else { return vec![] };
@@ -210,7 +231,7 @@ impl Cgroup {
         for ancestor in ancestors {
             enable_controllers(ancestor, &wanted)?;
         }
-        for controller in ["memory", "cpu", "cpuacct", "pids", "blkio"] {
+        for controller in crate::hierarchy::CONTROLLERS {
             self.dirs.push((controller, dir.clone()));
         }
         Ok(())
@@ -377,6 +398,10 @@ impl Drop for Cgroup {
     fn drop(&mut self) {
         if self.keep {
             return;
+        }
+        // A frozen process cannot die: thaw first, so that SIGKILL works.
+        if self.dir("freezer").is_some() && self.is_frozen() {
+            let _ = self.freeze(false);
         }
         for dir in self.unique_dirs() {
             remove(dir);

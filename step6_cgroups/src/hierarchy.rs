@@ -17,8 +17,8 @@
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
-/// The controllers this step uses.
-pub const CONTROLLERS: [&str; 5] = ["memory", "cpu", "cpuacct", "pids", "blkio"];
+/// The controllers this step uses (the freezer for step 7's pause).
+pub const CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "pids", "blkio", "freezer"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setup {

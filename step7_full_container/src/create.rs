@@ -250,7 +250,18 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
 fn command(process: &oci_spec::runtime::Process) -> Result<(CString, Vec<CString>, Vec<CString>)> {
     let args = process.args().clone().unwrap_or_default();
     let env = process.env().clone().unwrap_or_default();
-    let name = &args[0];
+    let program = find_program(&args[0], &env)?;
+    let cstring = |s: &str| CString::new(s).context("config.json: a NUL byte in process.args or env");
+    Ok((
+        program,
+        args.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
+        env.iter().map(|e| cstring(e)).collect::<Result<_>>()?,
+    ))
+}
+
+/// `name` as execve wants it: looked up in the PATH of `env` (execvp
+/// would use the runtime's own PATH), inside the container.
+pub fn find_program(name: &str, env: &[String]) -> Result<CString> {
     let program = if name.contains('/') {
         PathBuf::from(name)
     } else {
@@ -258,17 +269,12 @@ fn command(process: &oci_spec::runtime::Process) -> Result<(CString, Vec<CString
         path.split(':')
             .map(|dir| Path::new(dir).join(name))
             .find(|candidate| candidate.is_file())
-            .with_context(|| format!("config.json: process.args[0]: {name} not found in the container's PATH ({path})"))?
+            .with_context(|| format!("process.args[0]: {name} not found in the container's PATH ({path})"))?
     };
     if !program.is_file() {
-        bail!("config.json: process.args[0]: {} does not exist in the container", program.display());
+        bail!("process.args[0]: {} does not exist in the container", program.display());
     }
-    let cstring = |s: &str| CString::new(s).context("config.json: a NUL byte in process.args or env");
-    Ok((
-        cstring(program.to_str().context("non-UTF-8 program path")?)?,
-        args.iter().map(|a| cstring(a)).collect::<Result<_>>()?,
-        env.iter().map(|e| cstring(e)).collect::<Result<_>>()?,
-    ))
+    CString::new(program.as_os_str().as_encoded_bytes()).context("a NUL byte in process.args[0]")
 }
 
 /// `--no-pivot`: move the rootfs over / and chroot into it, for file

@@ -13,6 +13,7 @@ pub use step6::*;
 
 pub mod config;
 pub mod create;
+pub mod exec;
 pub mod hooks;
 pub mod lifecycle;
 pub mod namespaces;

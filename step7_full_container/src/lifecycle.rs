@@ -131,11 +131,24 @@ pub fn ps(root: &Path, id: &str) -> Result<Vec<Pid>> {
     Ok(cgroup(&state).pids())
 }
 
-/// Whether the container is frozen (paused). Pausing needs the freezer,
-/// which this runtime does not set up yet.
-pub fn is_frozen(_state: &State) -> bool {
-    false
+/// Whether the container is frozen (paused).
+pub fn is_frozen(state: &State) -> bool {
+    cgroup(state).is_frozen()
 }
+
+// ANCHOR: pause
+/// Freeze every process of a running container (`pause`), or thaw a
+/// paused one (`resume`).
+pub fn pause(root: &Path, id: &str, paused: bool) -> Result<()> {
+    let state = State::load(root, id)?;
+    let (from, to) = if paused { (Status::Running, "pause") } else { (Status::Paused, "resume") };
+    let status = state.status(root);
+    if status != from {
+        bail!("container {id} is {}: only a {} container can be {to}d", status.as_str(), from.as_str());
+    }
+    cgroup(&state).freeze(paused)
+}
+// ANCHOR_END: pause
 
 /// A signal by name ("TERM", "SIGTERM", "term") or number ("15").
 pub fn parse_signal(text: &str) -> Result<Signal> {

@@ -101,6 +101,41 @@ enum Command {
     },
     /// List a container's processes (their PIDs on the host)
     Ps { id: String },
+    /// Run another process in a running container
+    Exec {
+        /// The process, as the "process" object of config.json
+        #[arg(long, short, value_name = "FILE")]
+        process: Option<PathBuf>,
+        /// Return once it started
+        #[arg(long, short)]
+        detach: bool,
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        /// Allocate a terminal (not supported yet)
+        #[arg(long, short)]
+        tty: bool,
+        /// Receive the terminal's master over this socket (not supported yet)
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
+        /// More environment, KEY=VALUE
+        #[arg(long, short)]
+        env: Vec<String>,
+        /// Working directory inside
+        #[arg(long)]
+        cwd: Option<String>,
+        /// UID[:GID] to run as
+        #[arg(long, short)]
+        user: Option<String>,
+        id: String,
+        #[arg(trailing_var_arg = true)]
+        command: Vec<String>,
+    },
+    /// Freeze every process of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// What this runtime supports, as JSON (for engines)
+    Features,
 }
 
 fn main() {
@@ -134,6 +169,20 @@ fn run(cli: &Cli) -> Result<i32> {
         }
         Command::List { quiet } => {
             list(&root, *quiet);
+            Ok(0)
+        }
+        Command::Exec { process, detach, pid_file, tty, console_socket, env, cwd, user, id, command } => {
+            if *tty || console_socket.is_some() {
+                anyhow::bail!("exec --tty / --console-socket: terminals are not supported by this runtime yet");
+            }
+            let process = step7::exec::process_from(&root, id, process.as_deref(), command, env, cwd.as_deref(), user.as_deref())?;
+            init::block_signals()?;
+            step7::exec::exec(&root, id, &process, *detach, pid_file.as_deref())
+        }
+        Command::Pause { id } => lifecycle::pause(&root, id, true).map(|()| 0),
+        Command::Resume { id } => lifecycle::pause(&root, id, false).map(|()| 0),
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
         }
         Command::Ps { id } => {
@@ -176,6 +225,30 @@ fn spec(bundle: &Path) -> Result<i32> {
     spec.set_version("1.2.0".into());
     std::fs::write(&path, serde_json::to_string_pretty(&spec)?).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(0)
+}
+
+/// `features`: the runtime-spec's features document (features.md).
+fn features() -> serde_json::Value {
+    let capabilities: Vec<String> = caps::all().iter().map(|cap| cap.to_string()).collect();
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async",
+            "dirsync", "noatime", "atime", "nodiratime", "diratime", "relatime", "norelatime", "strictatime",
+            "nostrictatime", "bind", "rbind", "private", "rprivate", "shared", "rshared", "slave", "rslave",
+            "unbindable", "runbindable"],
+        "linux": {
+            "namespaces": ["pid", "mount", "uts", "ipc", "network", "cgroup", "time"],
+            "capabilities": capabilities,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            "seccomp": {"enabled": true, "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
+                "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"]},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+        },
+        "annotations": {"org.opencontainers.runtime-spec.features.runtime": "step7"},
+    })
 }
 
 fn list(root: &Path, quiet: bool) {

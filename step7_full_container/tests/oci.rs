@@ -155,6 +155,63 @@ fn run_passes_the_exit_status_on_and_removes_everything() {
 }
 
 #[test]
+fn exec_pause_resume_and_kill_all() {
+    let Some(bundle) = Bundle::new() else { return };
+    bundle.args("exec sleep 30");
+    assert_code(&bundle.step7_detached(&["run", "--detach", "--bundle", bundle.dir.to_str().unwrap(), "busy"]), 0);
+
+    // exec joins the container: its PID namespace, hostname, cgroup.
+    let out = bundle.step7(&["exec", "busy", "sh", "-c", "echo $$; hostname; cat /proc/1/comm"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "2\nstep7\nsleep\n");
+    assert_code(&bundle.step7(&["exec", "busy", "sh", "-c", "exit 5"]), 5);
+    assert_code(&bundle.step7(&["exec", "busy", "no-such-program"]), 127);
+    let out = bundle.step7(&["exec", "--user", "1000:1000", "--env", "X=y", "--cwd", "/tmp", "busy", "sh", "-c", "id -u; echo $X; pwd"]);
+    assert_eq!(stdout(&out), "1000\ny\n/tmp\n");
+    let process = bundle.dir.join("process.json");
+    std::fs::write(&process, json!({"args": ["echo", "from process.json"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]}).to_string()).unwrap();
+    let out = bundle.step7(&["exec", "--process", process.to_str().unwrap(), "busy"]);
+    assert_eq!(stdout(&out), "from process.json\n");
+
+    // A second process, detached: two in the cgroup.
+    assert_code(&bundle.step7_detached(&["exec", "--detach", "busy", "sleep", "30"]), 0);
+    let pids = stdout(&bundle.step7(&["ps", "busy"]));
+    assert_eq!(pids.lines().count(), 2, "{pids}");
+
+    assert_code(&bundle.step7(&["pause", "busy"]), 0);
+    assert_eq!(status(&bundle, "busy"), "paused");
+    let frozen = pids.lines().all(|pid| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('D') || rest.starts_with('S'))
+    });
+    assert!(frozen);
+    assert_ne!(bundle.step7(&["pause", "busy"]).status.code(), Some(0), "pausing twice must fail");
+    assert_code(&bundle.step7(&["resume", "busy"]), 0);
+    assert_eq!(status(&bundle, "busy"), "running");
+
+    assert_code(&bundle.step7(&["kill", "--all", "busy", "KILL"]), 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while status(&bundle, "busy") != "stopped" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for pid in pids.lines() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(stat.is_empty() || stat.contains(") Z"), "{pid} survived kill --all");
+    }
+    assert_code(&bundle.step7(&["delete", "busy"]), 0);
+}
+
+#[test]
+fn features_lists_what_is_supported() {
+    let out = run(BIN, &["features"]);
+    assert_code(&out, 0);
+    let features: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(features["ociVersionMax"], "1.2.0");
+    assert!(features["linux"]["namespaces"].as_array().unwrap().contains(&json!("pid")));
+    assert!(features["hooks"].as_array().unwrap().contains(&json!("createRuntime")));
+}
+
+#[test]
 fn delete_force_removes_a_running_container() {
     let Some(bundle) = Bundle::new() else { return };
     bundle.args("exec sleep 30");
