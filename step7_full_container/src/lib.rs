@@ -18,11 +18,6 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod namespaces;
 pub mod rootfs;
-/// Placeholder until seccomp.rs lands.
-pub mod seccomp {
-    pub fn install(_profile: &oci_spec::runtime::LinuxSeccomp) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
+pub mod seccomp;
 pub mod security;
 pub mod state;

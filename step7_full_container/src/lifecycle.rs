@@ -38,6 +38,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         .with_context(|| format!("container {id} is not waiting to start (its process is gone)"))?;
     file.write_all(b"0").context("cannot write to the exec fifo")?;
     std::fs::remove_file(&fifo).context("cannot remove the exec fifo")?;
+    wait_for_execve(&state);
     let spec = load_spec(&state);
     let hooks = spec.and_then(|spec| spec.hooks().clone()).unwrap_or_default();
     if let Err(err) = hooks::run("poststart", hooks.poststart().as_ref(), &state.oci(Status::Running)) {
@@ -101,6 +102,20 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: delete
+
+/// Poststart hooks run "after the user-specified process is executed":
+/// wait until the container process is no longer running this binary
+/// (its startContainer hooks are done and execve happened), or is gone.
+fn wait_for_execve(state: &State) {
+    let ours = std::fs::read_link("/proc/self/exe").ok();
+    let started = Instant::now();
+    while state.is_alive() && started.elapsed() < Duration::from_secs(10) {
+        if std::fs::read_link(format!("/proc/{}/exe", state.pid)).ok() != ours {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
 
 /// The container's cgroup, as `create` made it (left in place when
 /// dropped).

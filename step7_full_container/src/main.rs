@@ -48,6 +48,11 @@ enum Command {
     Spec {
         #[arg(long, short, default_value = ".")]
         bundle: PathBuf,
+        /// A config.json for a non-root user: a user namespace mapping the
+        /// caller to root inside (running it needs rootless support, which
+        /// is not there yet)
+        #[arg(long)]
+        rootless: bool,
     },
     /// Create a container from a bundle; it waits for `start`
     Create {
@@ -58,6 +63,9 @@ enum Command {
         /// Move the rootfs over / and chroot, instead of pivot_root
         #[arg(long)]
         no_pivot: bool,
+        /// Receive the terminal's master over this socket (not supported yet)
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// Start a created container
@@ -151,8 +159,11 @@ fn main() {
 fn run(cli: &Cli) -> Result<i32> {
     let root = cli.root.clone().unwrap_or_else(state::default_root);
     match &cli.command {
-        Command::Spec { bundle } => spec(bundle),
-        Command::Create { bundle, pid_file, no_pivot, id } => {
+        Command::Spec { bundle, rootless } => spec(bundle, *rootless),
+        Command::Create { bundle, pid_file, no_pivot, console_socket, id } => {
+            if console_socket.is_some() {
+                anyhow::bail!("create --console-socket: terminals are not supported by this runtime yet; set process.terminal to false");
+            }
             create::create(&Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot })?;
             Ok(0)
         }
@@ -215,12 +226,17 @@ fn run_container(options: &Options, detach: bool) -> Result<i32> {
 
 /// `spec`: the default config.json, as `runc spec` writes it, but not
 /// asking for a terminal (there is no --console-socket here yet).
-fn spec(bundle: &Path) -> Result<i32> {
+fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
     let path = bundle.join("config.json");
     if path.exists() {
         anyhow::bail!("{} exists already: remove it first", path.display());
     }
-    let mut spec = oci_spec::runtime::Spec::default();
+    let mut spec = if rootless {
+        let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+        oci_spec::runtime::Spec::rootless(uid, gid)
+    } else {
+        oci_spec::runtime::Spec::default()
+    };
     spec.set_hostname(Some("step7".into()));
     spec.set_version("1.2.0".into());
     std::fs::write(&path, serde_json::to_string_pretty(&spec)?).with_context(|| format!("cannot write {}", path.display()))?;

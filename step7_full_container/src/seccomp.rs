@@ -280,9 +280,11 @@ pub fn install(profile: &LinuxSeccomp) -> Result<()> {
 }
 
 fn apply(filters: &[Filter]) -> Result<()> {
-    // seccompiler's apply_filter sets PR_SET_NO_NEW_PRIVS again (already
-    // set; harmless) and calls seccomp(2) for this thread only: the
-    // container process has no other threads.
+    // seccompiler's apply_filter sets PR_SET_NO_NEW_PRIVS before every
+    // seccomp(2), whatever process.noNewPrivileges says (runc, holding
+    // CAP_SYS_ADMIN, would not): under a profile, set-user-ID programs in
+    // the container never gain privileges. The filter covers this thread
+    // only, and the container process has no other.
     //
     // Each seccomp(2) and prctl(2) made here passes through the filters
     // installed before it. The filter of the default action, the one that
@@ -596,7 +598,7 @@ fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<(usize, SeccompCondit
 /// no rule for an x86_64 number matches them. Under a profile that allows
 /// by default, `keyctl` made through x32 would then be allowed. This filter
 /// refuses every x32 call with `errno`, as a kernel built without x32
-/// does; libseccomp guards the same way.
+/// does. (libseccomp, too, never lets x32 calls through x86_64 rules.)
 #[cfg(target_arch = "x86_64")]
 fn x32_guard(errno: u32) -> Filter {
     use seccompiler::sock_filter;

@@ -201,6 +201,24 @@ fn exec_pause_resume_and_kill_all() {
     assert_code(&bundle.step7(&["delete", "busy"]), 0);
 }
 
+/// linux.seccomp, attacked: with CAP_SYS_ADMIN, unshare(2) works without
+/// a filter and fails with Docker's default profile.
+#[test]
+fn seccomp_blocks_what_the_profile_blocks() {
+    let Some(bundle) = Bundle::new() else { return };
+    bundle.args("unshare -u true && echo unshared || echo blocked");
+    bundle.edit(|c| {
+        let caps = json!(["CAP_SYS_ADMIN"]);
+        c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+    });
+    let out = bundle.run("noseccomp");
+    assert_eq!(stdout(&out), "unshared\n", "{}", stderr(&out));
+    let profile = serde_json::to_value(step7::seccomp::docker_default()).unwrap();
+    bundle.edit(|c| c["linux"]["seccomp"] = profile);
+    let out = bundle.run("seccomp");
+    assert_eq!(stdout(&out), "blocked\n", "{}", stderr(&out));
+}
+
 #[test]
 fn features_lists_what_is_supported() {
     let out = run(BIN, &["features"]);
