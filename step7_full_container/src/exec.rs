@@ -45,6 +45,11 @@ pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Op
     if process.terminal() == Some(true) {
         bail!("process.terminal: a terminal for exec is not supported yet");
     }
+    // The pid file is a path on the host: open it before joining the
+    // container's mount namespace, where the path would mean something else.
+    let pid_file = pid_file
+        .map(|path| std::fs::File::create(path).with_context(|| format!("cannot create --pid-file {}", path.display())))
+        .transpose()?;
     // Into the container's cgroup first, so that the forked process starts
     // inside it and counts against its limits.
     let hierarchies = Hierarchies::detect()?;
@@ -54,8 +59,8 @@ pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Op
     let seccomp = spec.linux().as_ref().and_then(|linux| linux.seccomp().clone());
     let mut child = process::spawn_with(CloneFlags::empty(), Lifetime::Detached, || run(process, seccomp.as_ref()))?;
     child.started()?;
-    if let Some(pid_file) = pid_file {
-        std::fs::write(pid_file, child.pid().to_string()).with_context(|| format!("cannot write {}", pid_file.display()))?;
+    if let Some(mut pid_file) = pid_file {
+        std::io::Write::write_all(&mut pid_file, child.pid().to_string().as_bytes()).context("cannot write --pid-file")?;
     }
     if detach {
         return Ok(0);

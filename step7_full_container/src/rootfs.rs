@@ -117,6 +117,7 @@ fn mount_cgroup(target: &Path, options: &Options, namespaces: &Namespaces, cgrou
     }
     // v1 and hybrid: a tmpfs holding one directory per hierarchy.
     mount(Some(Path::new("tmpfs")), target, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755"))?;
+    let current = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     for (controllers, host_mount) in &hierarchies.v1 {
         let name = host_mount.file_name().context("cgroup mount without a name")?;
         let dir = target.join(name);
@@ -125,7 +126,10 @@ fn mount_cgroup(target: &Path, options: &Options, namespaces: &Namespaces, cgrou
             let data = controllers.join(",");
             mount(Some(Path::new("cgroup")), &dir, Some("cgroup"), options.flags, Some(&data))?;
         } else {
-            mount(Some(&own(host_mount)), &dir, None, MsFlags::MS_BIND, None)?;
+            // The cgroup this process is in, in that hierarchy: ours where
+            // we made one, else wherever it was put.
+            let source = if own(host_mount).is_dir() { own(host_mount) } else { host_mount.join(cgroup_of(&current, controllers)) };
+            mount(Some(&source), &dir, None, MsFlags::MS_BIND, None)?;
             mount(None, &dir, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | options.flags, None)?;
         }
     }
@@ -135,6 +139,19 @@ fn mount_cgroup(target: &Path, options: &Options, namespaces: &Namespaces, cgrou
     Ok(())
 }
 // ANCHOR_END: mount_cgroup
+
+/// This process's cgroup path in the v1 hierarchy of `controllers`, from
+/// /proc/self/cgroup lines such as "4:memory:/step7/web", relative.
+fn cgroup_of(proc_cgroup: &str, controllers: &[String]) -> PathBuf {
+    for line in proc_cgroup.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, Some(names), Some(path)) = (fields.next(), fields.next(), fields.next()) else { continue };
+        if names.split(',').any(|name| controllers.iter().any(|c| c == name)) {
+            return PathBuf::from(path.trim_start_matches('/'));
+        }
+    }
+    PathBuf::new()
+}
 
 /// mknod a device of `linux.devices`.
 fn make_device(rootfs: &Path, device: &LinuxDevice) -> Result<()> {
