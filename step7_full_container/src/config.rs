@@ -47,9 +47,6 @@ fn check(dir: &Path, spec: &Spec) -> Result<PathBuf> {
         bail!("config.json: root.path: {} is not a directory", rootfs.display());
     }
     let process = spec.process().as_ref().context("config.json: process: missing (what to run)")?;
-    if process.terminal() == Some(true) {
-        bail!("config.json: process.terminal: true needs a terminal, which this runtime does not support yet; set it to false");
-    }
     if process.args().as_ref().is_none_or(|args| args.is_empty()) {
         bail!("config.json: process.args: empty; name the program to run");
     }

@@ -42,7 +42,7 @@ use crate::limits::{Limits, CPU_PERIOD_US};
 use crate::namespaces::{self, Namespaces};
 use crate::process::{self, Lifetime};
 use crate::state::{self, State};
-use crate::{hooks, rootfs, security};
+use crate::{console, hooks, rootfs, security};
 
 pub struct Options<'a> {
     pub root: &'a Path,
@@ -50,6 +50,8 @@ pub struct Options<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
     pub no_pivot: bool,
+    /// Where to send the terminal's master, for process.terminal.
+    pub console_socket: Option<&'a Path>,
 }
 
 /// The state directory while `create` runs: removed again unless the
@@ -72,6 +74,12 @@ pub fn create(options: &Options) -> Result<State> {
     let linux = bundle.spec.linux().as_ref().expect("checked by config::load");
     let namespaces = Namespaces::from_spec(linux);
     let limits = limits(linux)?;
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    match (terminal, options.console_socket) {
+        (true, None) => bail!("config.json: process.terminal is true: pass --console-socket (or set terminal to false)"),
+        (false, Some(_)) => bail!("--console-socket needs process.terminal true in config.json"),
+        _ => {}
+    }
 
     let dir = reserve(options.root, options.id)?;
     let fifo = dir.0.as_ref().unwrap().join("exec.fifo");
@@ -92,7 +100,7 @@ pub fn create(options: &Options) -> Result<State> {
     }
     let gate = Gate::new()?;
     let mut container = process::spawn_with(namespaces.new, Lifetime::Detached, || {
-        container(options.id, &bundle, &namespaces, &gate, &fifo, &cgroups, options.no_pivot)
+        container(options.id, &bundle, &namespaces, &gate, &fifo, &cgroups, options)
     })?;
     cgroup.attach(container.pid())?;
 
@@ -168,7 +176,7 @@ fn limits(linux: &oci_spec::runtime::Linux) -> Result<Limits> {
 
 // ANCHOR: container
 /// The container process, from clone to execve.
-fn container(id: &str, bundle: &Bundle, namespaces: &Namespaces, gate: &Gate, fifo: &Path, cgroup: &rootfs::Cgroups, no_pivot: bool) -> Result<Infallible> {
+fn container(id: &str, bundle: &Bundle, namespaces: &Namespaces, gate: &Gate, fifo: &Path, cgroup: &rootfs::Cgroups, options: &Options) -> Result<Infallible> {
     let spec = &bundle.spec;
     gate.wait()?;
     for (flag, path) in &namespaces.join {
@@ -194,12 +202,14 @@ fn container(id: &str, bundle: &Bundle, namespaces: &Namespaces, gate: &Gate, fi
     // may open before any writer.
     let fifo = nix::fcntl::open(fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
         .context("cannot open the exec fifo")?;
+    // The console socket too is a path on the host.
+    let console = options.console_socket.map(console::connect).transpose()?;
     let hooks = spec.hooks().clone().unwrap_or_default();
     let state = serde_json::json!({"ociVersion": "1.2.0", "id": id, "status": "created", "bundle": bundle.dir});
     if namespaces.has(CloneFlags::CLONE_NEWNS) {
         rootfs::prepare(spec, &bundle.rootfs, &bundle.dir, namespaces, cgroup)?;
         hooks::run("createContainer", hooks.create_container().as_ref(), &state)?;
-        if no_pivot {
+        if options.no_pivot {
             move_root(&bundle.rootfs)?;
         } else {
             crate::mount::pivot_to(&bundle.rootfs)?;
@@ -210,6 +220,9 @@ fn container(id: &str, bundle: &Bundle, namespaces: &Namespaces, gate: &Gate, fi
     }
     let process = spec.process().as_ref().expect("checked by config::load");
     let (program, args, env) = command(process)?;
+    if let Some(console) = console {
+        console.setup(console::size(process))?;
+    }
     security::close_inherited_fds(&[fifo.as_raw_fd()])?;
     security::apply(process, spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))?;
 

@@ -36,15 +36,18 @@ const NAMESPACES: [(&str, CloneFlags); 6] = [
 // ANCHOR: exec
 /// Run `process` in container `id`; returns its exit status, or 0 at once
 /// with `detach`.
-pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Option<&Path>) -> Result<i32> {
+pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Option<&Path>, console_socket: Option<&Path>) -> Result<i32> {
     let state = State::load(root, id)?;
     if state.status(root) != Status::Running {
         bail!("container {id} is {}: exec needs a running container", state.status(root).as_str());
     }
     let spec = config::load(&state.bundle)?.spec;
-    if process.terminal() == Some(true) {
-        bail!("process.terminal: a terminal for exec is not supported yet");
-    }
+    let console = match (process.terminal() == Some(true), console_socket) {
+        (true, Some(path)) => Some(crate::console::connect(path)?),
+        (true, None) => bail!("a terminal (--tty, process.terminal) needs --console-socket"),
+        (false, Some(_)) => bail!("--console-socket needs --tty"),
+        (false, None) => None,
+    };
     // The pid file is a path on the host: open it before joining the
     // container's mount namespace, where the path would mean something else.
     let pid_file = pid_file
@@ -57,7 +60,7 @@ pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Op
     join_namespaces(state.pid)?;
 
     let seccomp = spec.linux().as_ref().and_then(|linux| linux.seccomp().clone());
-    let mut child = process::spawn_with(CloneFlags::empty(), Lifetime::Detached, || run(process, seccomp.as_ref()))?;
+    let mut child = process::spawn_with(CloneFlags::empty(), Lifetime::Detached, || run(process, seccomp.as_ref(), console))?;
     child.started()?;
     if let Some(mut pid_file) = pid_file {
         std::io::Write::write_all(&mut pid_file, child.pid().to_string().as_bytes()).context("cannot write --pid-file")?;
@@ -91,12 +94,15 @@ fn join_namespaces(pid: i32) -> Result<()> {
 }
 
 /// In the forked child, inside the container.
-fn run(process: &Process, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<Infallible> {
+fn run(process: &Process, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>, console: Option<crate::console::ConsoleSocket>) -> Result<Infallible> {
     let args = process.args().clone().unwrap_or_default();
     let env = process.env().clone().unwrap_or_default();
     let Some(name) = args.first() else { bail!("process.args: empty") };
     let program = crate::create::find_program(name, &env)
         .map_err(|err| process::Failed { code: process::EXIT_NOT_FOUND, message: format!("{err:#}") })?;
+    if let Some(console) = console {
+        console.setup(crate::console::size(process))?;
+    }
     security::close_inherited_fds(&[])?;
     security::apply(process, seccomp)?;
     let cstring = |s: &String| CString::new(s.as_bytes()).context("a NUL byte in the process");
@@ -110,7 +116,7 @@ fn run(process: &Process, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> 
 /// The process to exec: `--process FILE` (the "process" object of
 /// config.json, as engines pass it), or the container's own process with
 /// `args` and the flags' changes.
-pub fn process_from(root: &Path, id: &str, file: Option<&Path>, args: &[String], env: &[String], cwd: Option<&str>, user: Option<&str>) -> Result<Process> {
+pub fn process_from(root: &Path, id: &str, file: Option<&Path>, args: &[String], env: &[String], cwd: Option<&str>, user: Option<&str>, tty: bool) -> Result<Process> {
     if let Some(file) = file {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read --process {}", file.display()))?;
         return serde_json::from_str(&text).map_err(|err| anyhow::anyhow!("--process {}: line {}: {err}", file.display(), err.line()));
@@ -121,8 +127,8 @@ pub fn process_from(root: &Path, id: &str, file: Option<&Path>, args: &[String],
     let state = State::load(root, id)?;
     let spec = config::load(&state.bundle)?.spec;
     let mut process = spec.process().clone().context("config.json: process: missing")?;
+    process.set_terminal(Some(tty));
     process.set_args(Some(args.to_vec()));
-    process.set_terminal(Some(false));
     let mut all_env = process.env().clone().unwrap_or_default();
     all_env.extend(env.iter().cloned());
     process.set_env(Some(all_env));

@@ -12,6 +12,7 @@
 pub use step6::*;
 
 pub mod config;
+pub mod console;
 pub mod create;
 pub mod exec;
 pub mod hooks;

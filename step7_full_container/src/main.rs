@@ -63,7 +63,7 @@ enum Command {
         /// Move the rootfs over / and chroot, instead of pivot_root
         #[arg(long)]
         no_pivot: bool,
-        /// Receive the terminal's master over this socket (not supported yet)
+        /// Receive the terminal's master over this socket
         #[arg(long, value_name = "SOCKET")]
         console_socket: Option<PathBuf>,
         id: String,
@@ -99,6 +99,9 @@ enum Command {
         detach: bool,
         #[arg(long)]
         no_pivot: bool,
+        /// Receive the terminal's master over this socket
+        #[arg(long, value_name = "SOCKET")]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// List containers
@@ -119,10 +122,10 @@ enum Command {
         detach: bool,
         #[arg(long, value_name = "FILE")]
         pid_file: Option<PathBuf>,
-        /// Allocate a terminal (not supported yet)
+        /// Allocate a terminal (needs --console-socket)
         #[arg(long, short)]
         tty: bool,
-        /// Receive the terminal's master over this socket (not supported yet)
+        /// Receive the terminal's master over this socket
         #[arg(long, value_name = "SOCKET")]
         console_socket: Option<PathBuf>,
         /// More environment, KEY=VALUE
@@ -161,10 +164,8 @@ fn run(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Spec { bundle, rootless } => spec(bundle, *rootless),
         Command::Create { bundle, pid_file, no_pivot, console_socket, id } => {
-            if console_socket.is_some() {
-                anyhow::bail!("create --console-socket: terminals are not supported by this runtime yet; set process.terminal to false");
-            }
-            create::create(&Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot })?;
+            let console_socket = console_socket.as_deref();
+            create::create(&Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot, console_socket })?;
             Ok(0)
         }
         Command::Start { id } => lifecycle::start(&root, id).map(|()| 0),
@@ -174,8 +175,9 @@ fn run(cli: &Cli) -> Result<i32> {
         }
         Command::Kill { all, id, signal } => lifecycle::kill(&root, id, lifecycle::parse_signal(signal)?, *all).map(|()| 0),
         Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
-        Command::Run { bundle, pid_file, detach, no_pivot, id } => {
-            let options = Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot };
+        Command::Run { bundle, pid_file, detach, no_pivot, console_socket, id } => {
+            let console_socket = console_socket.as_deref();
+            let options = Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot, console_socket };
             run_container(&options, *detach)
         }
         Command::List { quiet } => {
@@ -183,12 +185,9 @@ fn run(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Exec { process, detach, pid_file, tty, console_socket, env, cwd, user, id, command } => {
-            if *tty || console_socket.is_some() {
-                anyhow::bail!("exec --tty / --console-socket: terminals are not supported by this runtime yet");
-            }
-            let process = step7::exec::process_from(&root, id, process.as_deref(), command, env, cwd.as_deref(), user.as_deref())?;
+            let process = step7::exec::process_from(&root, id, process.as_deref(), command, env, cwd.as_deref(), user.as_deref(), *tty)?;
             init::block_signals()?;
-            step7::exec::exec(&root, id, &process, *detach, pid_file.as_deref())
+            step7::exec::exec(&root, id, &process, *detach, pid_file.as_deref(), console_socket.as_deref())
         }
         Command::Pause { id } => lifecycle::pause(&root, id, true).map(|()| 0),
         Command::Resume { id } => lifecycle::pause(&root, id, false).map(|()| 0),

@@ -219,6 +219,58 @@ fn seccomp_blocks_what_the_profile_blocks() {
     assert_eq!(stdout(&out), "blocked\n", "{}", stderr(&out));
 }
 
+/// process.terminal: the engine's console socket receives the pty master
+/// over SCM_RIGHTS; the program has the slave as its terminal.
+#[test]
+fn a_terminal_is_sent_to_the_console_socket() {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let Some(bundle) = Bundle::new() else { return };
+    bundle.args("tty; stty size; echo $TERM");
+    bundle.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["consoleSize"] = json!({"height": 24, "width": 80});
+    });
+    let socket = bundle.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut name = [0u8; 64];
+        let mut iov = [std::io::IoSliceMut::new(&mut name)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let message = nix::sys::socket::recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), nix::sys::socket::MsgFlags::empty()).unwrap();
+        let fd = message.cmsgs().unwrap().find_map(|cmsg| match cmsg {
+            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        });
+        unsafe { std::fs::File::from_raw_fd(fd.expect("no file descriptor received")) }
+    });
+    let dir = bundle.dir.to_str().unwrap().to_string();
+    let out = bundle.step7_detached(&["create", "--bundle", &dir, "--console-socket", socket.to_str().unwrap(), "tty"]);
+    assert_code(&out, 0);
+    let mut master = receiver.join().unwrap();
+    assert_code(&bundle.step7(&["start", "tty"]), 0);
+    let mut screen = Vec::new();
+    let mut buf = [0u8; 256];
+    // Reading the master ends with EIO once the slave's last user is gone.
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        screen.extend_from_slice(&buf[..n]);
+    }
+    let screen = String::from_utf8_lossy(&screen).replace('\r', "");
+    assert_eq!(screen, "/dev/pts/0\n24 80\nxterm\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while status(&bundle, "tty") != "stopped" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_code(&bundle.step7(&["delete", "tty"]), 0);
+    // Without a socket, a terminal is refused with the reason.
+    let out = bundle.step7(&["create", "--bundle", &dir, "tty2"]);
+    assert!(stderr(&out).contains("--console-socket"), "{}", stderr(&out));
+}
+
 #[test]
 fn features_lists_what_is_supported() {
     let out = run(BIN, &["features"]);

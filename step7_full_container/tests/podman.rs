@@ -90,6 +90,14 @@ fn podman_runs_execs_stops_and_removes_with_step7() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(stdout(&out), "hello from podman\n");
 
+    // -t: conmon listens on a console socket, step 7 sends it the pty.
+    let mut tty = vec!["run", "--rm", "--tty"];
+    tty.extend(limits);
+    tty.extend(["localhost/step7-busybox:test", "tty"]);
+    let out = podman.run(&tty);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "/dev/pts/0");
+
     let mut detached = vec!["run", "--detach", "--name", "step7-podman"];
     detached.extend(limits);
     detached.extend(["localhost/step7-busybox:test", "sleep", "300"]);
