@@ -1,14 +1,46 @@
-# config KEY VALUE: set one field of bundle/config.json, from the shell.
+# Two shell functions for chapter 7: look at and change the config.json of
+# the bundle in ./bundle, with python3 (jq does the same, if you have it).
 #
-#   config process.args '["sh", "-c", "id"]'     VALUE is JSON ...
-#   config root.path /srv/rootfs                  ... or else a string
-#   config process.user.uid 1000                  missing objects are made
+#   . guide/bundle-config.sh      (from the top of the checkout, in bash)
+#
+# guide/regen-outputs.sh sources this file in every step 7 demo.
+
+# ANCHOR: show
+# show [KEY]: print bundle/config.json, or one field of it, as JSON; what
+# fits on one line is printed on one line.
+#   show                   the whole file
+#   show process.user      one field: object keys and list indexes, by dots
+show() {
+    python3 -c '
+import json, sys
+def fmt(value, indent, column):
+    line = json.dumps(value)
+    if column + len(line) <= 76 or not isinstance(value, (dict, list)) or not value:
+        return line
+    pad = " " * (indent + 2)
+    if isinstance(value, dict):
+        items = [pad + json.dumps(k) + ": " + fmt(v, indent + 2, indent + 4 + len(json.dumps(k)))
+                 for k, v in value.items()]
+    else:
+        items = [pad + fmt(v, indent + 2, indent + 2) for v in value]
+    brackets = "{}" if isinstance(value, dict) else "[]"
+    return brackets[0] + "\n" + ",\n".join(items) + "\n" + " " * indent + brackets[1]
+with open("bundle/config.json") as f:
+    node = json.load(f)
+for key in filter(None, sys.argv[1].split(".")):
+    node = node[int(key)] if isinstance(node, list) else node[key]
+print(fmt(node, 0, 0))
+' "${1:-}"
+}
+# ANCHOR_END: show
+
+# ANCHOR: config
+# config KEY VALUE: set one field of bundle/config.json. VALUE is JSON, or
+# else a string; missing objects on the way are made; a last key `+`
+# appends VALUE to a list.
+#   config process.args '["sh", "-c", "id"]'
+#   config root.path /srv/rootfs
 #   config mounts.+ '{"destination": "/data", "type": "tmpfs", "source": "tmpfs"}'
-#                                                 + appends to a list
-#
-# KEY is a path of object keys and list indexes, separated by dots. Chapter
-# 7 uses it to change its demo bundle; jq does the same, if you have it:
-# jq '.process.args = ["sh", "-c", "id"]'.
 config() {
     python3 -c '
 import json, sys
@@ -36,3 +68,4 @@ with open("bundle/config.json", "w") as f:
     json.dump(c, f, indent=2)
 ' "$1" "$2"
 }
+# ANCHOR_END: config

@@ -10,6 +10,7 @@
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
 use std::path::{Path, PathBuf};
 
 /// A loaded and checked bundle.
@@ -54,23 +55,24 @@ fn check(dir: &Path, spec: &Spec) -> Result<PathBuf> {
         bail!("config.json: process.cwd: {:?} must be an absolute path", process.cwd());
     }
     let linux = spec.linux().as_ref().context("config.json: linux: missing (only Linux containers run here)")?;
+    let new_user = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let mapped = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| m.as_ref().is_some_and(|m| !m.is_empty());
+    if new_user && !(mapped(linux.uid_mappings()) && mapped(linux.gid_mappings())) {
+        bail!("config.json: linux.uidMappings and gidMappings: a new user namespace needs both");
+    }
+    if !new_user && (mapped(linux.uid_mappings()) || mapped(linux.gid_mappings())) {
+        bail!("config.json: linux.uidMappings: mappings need a new user namespace in linux.namespaces");
+    }
     for (i, namespace) in linux.namespaces().iter().flatten().enumerate() {
-        match namespace.typ() {
-            LinuxNamespaceType::User => bail!(
-                "config.json: linux.namespaces[{i}]: user namespaces are not supported by this runtime yet \
-                 (rootless mode comes with them)"
-            ),
-            LinuxNamespaceType::Time if namespace.path().is_none() => {}
-            _ => {}
-        }
         if let Some(path) = namespace.path() {
             if !path.exists() {
                 bail!("config.json: linux.namespaces[{i}].path: {} does not exist", path.display());
             }
         }
-    }
-    if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
-        bail!("config.json: linux.uidMappings: needs a user namespace, which this runtime does not support yet");
     }
     if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
         eprintln!("step7: warning: config.json: linux.mountLabel ignored: SELinux is not in use here");

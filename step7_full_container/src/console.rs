@@ -35,7 +35,7 @@ impl ConsoleSocket {
     /// In the container process, with the container's /dev mounted: make
     /// a pty, send its master to the engine, and make the slave this
     /// process's terminal and stdio.
-    pub fn setup(self, size: Option<(u16, u16)>) -> Result<()> {
+    pub fn setup(&self, size: Option<(u16, u16)>) -> Result<()> {
         let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
             .context("cannot open /dev/ptmx (is /dev/pts mounted?)")?;
         nix::pty::grantpt(&master)?;

@@ -70,6 +70,7 @@ impl Drop for Reserved {
 /// Create container `id` from its bundle; on return it waits for `start`.
 pub fn create(options: &Options) -> Result<State> {
     state::check_id(options.id)?;
+    crate::preflight::require_root("namespaces, mounts and cgroups (rootless mode is not there yet)")?;
     let bundle = config::load(options.bundle)?;
     let linux = bundle.spec.linux().as_ref().expect("checked by config::load");
     let namespaces = Namespaces::from_spec(linux);
@@ -98,11 +99,21 @@ pub fn create(options: &Options) -> Result<State> {
         // The children of this process will be in that PID namespace.
         namespaces::join(CloneFlags::CLONE_NEWPID, path)?;
     }
+    // Opened here and inherited: the container process, root of a user
+    // namespace perhaps, could not open them by their paths on the host.
+    // Non-blocking: a fifo's reader may open before any writer.
+    let fifo = nix::fcntl::open(&fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+        .context("cannot open the exec fifo")?;
+    let console = options.console_socket.map(console::connect).transpose()?;
     let gate = Gate::new()?;
     let mut container = process::spawn_with(namespaces.new, Lifetime::Detached, || {
-        container(options.id, &bundle, &namespaces, &gate, &fifo, &cgroups, options)
+        container(options.id, &bundle, &namespaces, &gate, &fifo, console.as_ref(), &cgroups, options)
     })?;
+    drop((fifo, console));
     cgroup.attach(container.pid())?;
+    if namespaces.new.contains(CloneFlags::CLONE_NEWUSER) {
+        crate::userns::write_mappings(container.pid(), linux)?;
+    }
 
     let state = State {
         id: options.id.to_string(),
@@ -176,9 +187,22 @@ fn limits(linux: &oci_spec::runtime::Linux) -> Result<Limits> {
 
 // ANCHOR: container
 /// The container process, from clone to execve.
-fn container(id: &str, bundle: &Bundle, namespaces: &Namespaces, gate: &Gate, fifo: &Path, cgroup: &rootfs::Cgroups, options: &Options) -> Result<Infallible> {
+#[allow(clippy::too_many_arguments)]
+fn container(
+    id: &str,
+    bundle: &Bundle,
+    namespaces: &Namespaces,
+    gate: &Gate,
+    fifo: &OwnedFd,
+    console: Option<&console::ConsoleSocket>,
+    cgroup: &rootfs::Cgroups,
+    options: &Options,
+) -> Result<Infallible> {
     let spec = &bundle.spec;
     gate.wait()?;
+    if namespaces.new.contains(CloneFlags::CLONE_NEWUSER) {
+        crate::userns::become_root()?;
+    }
     for (flag, path) in &namespaces.join {
         namespaces::join(*flag, path)?;
     }
@@ -197,13 +221,6 @@ fn container(id: &str, bundle: &Bundle, namespaces: &Namespaces, gate: &Gate, fi
             }
         }
     }
-    // Open the fifo now, while its path on the host is reachable: after
-    // pivot_root only this descriptor leads to it. Non-blocking: a reader
-    // may open before any writer.
-    let fifo = nix::fcntl::open(fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .context("cannot open the exec fifo")?;
-    // The console socket too is a path on the host.
-    let console = options.console_socket.map(console::connect).transpose()?;
     let hooks = spec.hooks().clone().unwrap_or_default();
     let state = serde_json::json!({"ociVersion": "1.2.0", "id": id, "status": "created", "bundle": bundle.dir});
     if namespaces.has(CloneFlags::CLONE_NEWNS) {
@@ -224,11 +241,12 @@ fn container(id: &str, bundle: &Bundle, namespaces: &Namespaces, gate: &Gate, fi
         console.setup(console::size(process))?;
     }
     security::close_inherited_fds(&[fifo.as_raw_fd()])?;
+    let _ = id;
     security::apply(process, spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))?;
 
     // Everything that could fail has been done: `create` may return.
     process::close_error_pipe();
-    wait_for_start(&fifo)?;
+    wait_for_start(fifo)?;
     hooks::run("startContainer", hooks.start_container().as_ref(), &state)?;
     crate::narrate!("execve({program:?}, {args:?})");
     let Err(errno) = nix::unistd::execve(&program, &args, &env);

@@ -23,8 +23,11 @@ use crate::process::{self, Lifetime};
 use crate::security;
 use crate::state::{State, Status};
 
-/// The namespaces a process can join, in the order runc joins them.
-const NAMESPACES: [(&str, CloneFlags); 6] = [
+/// The namespaces a process can join, in the order runc joins them: the
+/// user namespace first, since it owns the others and gives the
+/// capabilities to join them.
+const NAMESPACES: [(&str, CloneFlags); 7] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
     ("ipc", CloneFlags::CLONE_NEWIPC),
     ("uts", CloneFlags::CLONE_NEWUTS),

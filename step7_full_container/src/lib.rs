@@ -22,3 +22,4 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod security;
 pub mod state;
+pub mod userns;

@@ -254,7 +254,7 @@ fn features() -> serde_json::Value {
             "nostrictatime", "bind", "rbind", "private", "rprivate", "shared", "rshared", "slave", "rslave",
             "unbindable", "runbindable"],
         "linux": {
-            "namespaces": ["pid", "mount", "uts", "ipc", "network", "cgroup", "time"],
+            "namespaces": ["pid", "mount", "uts", "ipc", "network", "cgroup", "user", "time"],
             "capabilities": capabilities,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
             "seccomp": {"enabled": true, "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",

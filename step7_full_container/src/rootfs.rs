@@ -43,11 +43,16 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, namespaces: &Namespace
             .with_context(|| format!("config.json: mounts[{i}] ({})", entry.destination().display()))?;
     }
     let dev_is_tmpfs = spec.mounts().iter().flatten().any(|m| m.destination() == Path::new("/dev"));
+    let in_user_namespace = namespaces.new.contains(nix::sched::CloneFlags::CLONE_NEWUSER);
     if dev_is_tmpfs {
         // The devices every container gets (the OCI's default list), then
         // those config.json adds.
         let dev = resolve_in_root(rootfs, Path::new("/dev"))?;
-        crate::dev::make_devices(&dev)?;
+        if in_user_namespace {
+            bind_host_devices(&dev)?;
+        } else {
+            crate::dev::make_devices(&dev)?;
+        }
         crate::dev::make_links(&dev).or_else(|err| if dev.join("ptmx").exists() { Ok(()) } else { Err(err) })?;
     }
     for (i, device) in linux.devices().iter().flatten().enumerate() {
@@ -61,6 +66,17 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, namespaces: &Namespace
     Ok(())
 }
 // ANCHOR_END: prepare
+
+/// In a user namespace mknod is refused: bind the host's device nodes
+/// onto empty files instead (the same devices, the same numbers).
+fn bind_host_devices(dev: &Path) -> Result<()> {
+    for (name, _, _) in crate::dev::DEVICES {
+        let target = dev.join(name);
+        make_target(&target, true)?;
+        mount(Some(&Path::new("/dev").join(name)), &target, None, MsFlags::MS_BIND, None)?;
+    }
+    Ok(())
+}
 
 /// One entry of `mounts`.
 fn mount_entry(entry: &Mount, rootfs: &Path, bundle: &Path, namespaces: &Namespaces, cgroup: &Cgroups) -> Result<()> {
@@ -89,7 +105,17 @@ fn mount_entry(entry: &Mount, rootfs: &Path, bundle: &Path, namespaces: &Namespa
         }
     } else {
         let data = (!options.data.is_empty()).then(|| options.data.join(","));
-        mount(source.as_deref(), &target, Some(typ), options.flags, data.as_deref())?;
+        let result = mount(source.as_deref(), &target, Some(typ), options.flags, data.as_deref());
+        match result {
+            // sysfs belongs to a network namespace: one that is not owned
+            // by the container's user namespace cannot be mounted fresh;
+            // bind the host's instead (read-only, as runc does).
+            Err(_) if typ == "sysfs" && namespaces.new.contains(nix::sched::CloneFlags::CLONE_NEWUSER) => {
+                mount(Some(Path::new("/sys")), &target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+                mount(None, &target, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None)?;
+            }
+            other => other?,
+        }
     }
     if !options.propagation.is_empty() {
         mount(None, &target, None, options.propagation, None)?;
@@ -122,7 +148,9 @@ fn mount_cgroup(target: &Path, options: &Options, namespaces: &Namespaces, cgrou
         let name = host_mount.file_name().context("cgroup mount without a name")?;
         let dir = target.join(name);
         std::fs::create_dir_all(&dir)?;
-        if namespaces.new_cgroup {
+        // cgroup v1 cannot be mounted from a user namespace: bind instead.
+        let in_user_namespace = namespaces.new.contains(nix::sched::CloneFlags::CLONE_NEWUSER);
+        if namespaces.new_cgroup && !in_user_namespace {
             let data = controllers.join(",");
             mount(Some(Path::new("cgroup")), &dir, Some("cgroup"), options.flags, Some(&data))?;
         } else {
@@ -274,14 +302,22 @@ fn make_readonly(path: &Path) -> Result<()> {
     remount_readonly(path)
 }
 
-/// Remount read-only, keeping nosuid/nodev/noexec as they are (a remount
-/// that dropped them would be refused inside a user namespace, and would
-/// loosen them otherwise).
+/// Remount read-only, keeping nosuid/nodev/noexec and the atime flags as
+/// they are (a remount that changed them would be refused inside a user
+/// namespace, where they are locked, and would loosen them otherwise).
 fn remount_readonly(path: &Path) -> Result<()> {
     use nix::sys::statvfs::{statvfs, FsFlags};
     let current = statvfs(path)?.flags();
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    for (fs, ms) in [(FsFlags::ST_NOSUID, MsFlags::MS_NOSUID), (FsFlags::ST_NODEV, MsFlags::MS_NODEV), (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC)] {
+    let kept = [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ];
+    for (fs, ms) in kept {
         if current.contains(fs) {
             flags |= ms;
         }

@@ -271,6 +271,33 @@ fn a_terminal_is_sent_to_the_console_socket() {
     assert!(stderr(&out).contains("--console-socket"), "{}", stderr(&out));
 }
 
+/// A user namespace seen from the host: root inside is uid 100000
+/// outside, and exec joins the same namespace.
+#[test]
+fn root_inside_a_user_namespace_is_not_root_outside() {
+    let Some(bundle) = Bundle::new() else { return };
+    bundle.args("exec sleep 30");
+    bundle.edit(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    assert_code(&bundle.step7_detached(&["run", "--detach", "--bundle", bundle.dir.to_str().unwrap(), "userns"]), 0);
+    let state: Value = serde_json::from_str(&stdout(&bundle.step7(&["state", "userns"]))).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", state["pid"])).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert_eq!(uid_line.split_whitespace().nth(1), Some("100000"), "{uid_line}");
+    let out = bundle.step7(&["exec", "--user", "0:0", "userns", "sh", "-c", "id -u; cat /proc/self/uid_map"]);
+    assert_eq!(stdout(&out).split_whitespace().collect::<Vec<_>>(), ["0", "0", "100000", "65536"], "{}", stderr(&out));
+    assert_code(&bundle.step7(&["delete", "--force", "userns"]), 0);
+    // Mappings without a user namespace, and the reverse, are refused.
+    bundle.edit(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "user");
+    });
+    let out = bundle.step7(&["create", "--bundle", bundle.dir.to_str().unwrap(), "userns"]);
+    assert!(stderr(&out).contains("linux.uidMappings"), "{}", stderr(&out));
+}
+
 #[test]
 fn features_lists_what_is_supported() {
     let out = run(BIN, &["features"]);
@@ -411,6 +438,11 @@ fn config_features_behave_as_under_runc() {
         ("oom score", Box::new(|c| c["process"]["oomScoreAdj"] = json!(500)), "cat /proc/self/oom_score_adj"),
         ("pid namespace", Box::new(|_| {}), "echo $$; cat /proc/1/comm"),
         ("memory limit", Box::new(|c| c["linux"]["resources"] = json!({"memory": {"limit": 67108864}})), "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"),
+        ("user namespace", Box::new(|c| {
+            c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        }), "id; cat /proc/self/uid_map /proc/self/gid_map; stat -c '%u %g' /bin; touch /x 2>/dev/null || echo root of the host's files? no; ls /dev | wc -l"),
         ("pids limit", Box::new(|c| c["linux"]["resources"] = json!({"pids": {"limit": 42}})), "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"),
     ];
     let runc_root = bundle.root.with_extension("runc");
