@@ -3,9 +3,10 @@
 # shown in the guide with {{#include generated/NAME.txt}}.
 #
 #   sudo guide/regen-outputs.sh          (from any directory; needs root)
+#   sudo guide/regen-outputs.sh 6 7      only these chapters (intro, 1 ... 7)
 #
 # What it does:
-# - builds steps 1-6 (cargo build) and uses the binaries in target/debug;
+# - builds steps 1-7 (cargo build) and uses the binaries in target/debug;
 # - makes a throwaway "checkout" in a temporary directory: a busybox rootfs
 #   made by step1_chroot/mkrootfs.sh --busybox, the chroot escape compiled
 #   statically into it, and symlinks to target/ and step1_chroot/, so that
@@ -25,7 +26,14 @@
 # their own mount namespaces, and the demos that mount something
 # themselves run under `unshare --mount`. It never remounts or reconfigures
 # the host's cgroup hierarchies either: step 6 only creates (and removes)
-# its own step6/<id> cgroups in them.
+# its own step6/<id> cgroups in them, step 7 its step7/<id> ones, and runc
+# (chapter 7 runs the same bundle under runc) its own /<id> ones.
+#
+# The step 7 demos (chapter 7) keep their containers' state inside the
+# temporary directory (`step7 --root state`, `runc --root runc-state`) and
+# delete every container they create; whatever a demo cut short leaves,
+# the exit trap deletes with `delete --force`, before removing the
+# directory.
 #
 # The network demos (chapter 5) do change the host's network while they
 # run, as step 5 does: a bridge `guide0` on 172.29.0.0/24 (not the default
@@ -46,19 +54,39 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-for tool in unshare nsenter findmnt pgrep pstree script rustc ip bridge nft ss sysctl busybox awk; do
+# The chapters to regenerate: every one, or those named as arguments.
+chapters=("$@")
+for chapter in "${chapters[@]}"; do
+    case $chapter in
+        intro | [1-7]) ;;
+        *) echo "usage: $0 [intro | 1 ... 7]..." >&2; exit 2 ;;
+    esac
+done
+# selected NAME: whether generated/NAME.txt belongs to a chosen chapter.
+selected() {
+    local chapter
+    [ ${#chapters[@]} -eq 0 ] && return 0
+    for chapter in "${chapters[@]}"; do
+        case $chapter:$1 in
+            intro:intro-* | [1-7]:ch0"$chapter"-*) return 0 ;;
+        esac
+    done
+    return 1
+}
+
+for tool in unshare nsenter findmnt pgrep pstree script rustc ip bridge nft ss sysctl busybox awk python3 runc; do
     command -v "$tool" >/dev/null || { echo "regen-outputs.sh: $tool is missing" >&2; exit 1; }
 done
 
 # The outputs must match the source: build first (quick when up to date).
 # Under sudo, cargo may not be on root's PATH: then use what is built.
 if command -v cargo >/dev/null; then
-    echo "regen-outputs.sh: cargo build -p step1 ... -p step6"
-    (cd "$repo" && cargo build --quiet -p step1 -p step2 -p step3 -p step4 -p step5 -p step6)
+    echo "regen-outputs.sh: cargo build -p step1 ... -p step7"
+    (cd "$repo" && cargo build --quiet -p step1 -p step2 -p step3 -p step4 -p step5 -p step6 -p step7)
 else
     echo "regen-outputs.sh: no cargo on PATH; using the binaries in target/debug" >&2
 fi
-for n in 1 2 3 4 5 6; do
+for n in 1 2 3 4 5 6 7; do
     if [ ! -x "$repo/target/debug/step$n" ]; then
         echo "regen-outputs.sh: target/debug/step$n is missing: run cargo build first" >&2
         exit 1
@@ -92,12 +120,29 @@ cleanup_network() {
     fi
 }
 
+# Delete the step 7 and runc containers of the chapter 7 demos, if a demo
+# cut short left any (each demo deletes its own).
+cleanup_containers() {
+    local id
+    if [ -d "$tmp/state" ]; then
+        for id in $("$repo/target/debug/step7" --root "$tmp/state" list --quiet 2>/dev/null); do
+            "$repo/target/debug/step7" --root "$tmp/state" delete --force "$id" >/dev/null 2>&1 || true
+        done
+    fi
+    if [ -d "$tmp/runc-state" ]; then
+        for id in $(runc --root "$tmp/runc-state" list --quiet 2>/dev/null); do
+            runc --root "$tmp/runc-state" delete --force "$id" >/dev/null 2>&1 || true
+        done
+    fi
+}
+
 tmp=$(mktemp -d /tmp/guide-regen.XXXXXX)
 cleanup() {
     # Stop any demo still running (started by this script only).
     local pids
     pids=$(jobs -p) || true
     [ -n "$pids" ] && kill $pids 2>/dev/null || true
+    cleanup_containers
     cleanup_network
     # Nothing should be mounted below $tmp on the host; if something is,
     # leave the directory alone rather than delete through a mount.
@@ -123,8 +168,11 @@ cd "$tmp"
 
 # The runner: reads command lines on fd 3, prints each after the prompt and
 # evals it in the same shell (so `&`, `$!` and `wait` work across lines).
+# With $GUIDE_RUNNER_SOURCE set, it first sources that file (chapter 7's
+# shell functions).
 cat > "$tmp/runner.sh" <<'RUNNER'
 prompt=$1
+if [ -n "${GUIDE_RUNNER_SOURCE:-}" ]; then . "$GUIDE_RUNNER_SOURCE"; fi
 while IFS= read -r line <&3; do
     printf '%s%s\n' "$prompt" "$line"
     eval "$line" </dev/null
@@ -140,6 +188,7 @@ capture() {
     local name=$1 prompt=${2:-host# }
     shift $(( $# < 2 ? $# : 2 ))
     cat > "$tmp/commands"
+    selected "$name" || return 0
     echo "regen-outputs.sh: $name"
     timeout --kill-after=5 120 "$@" bash "$tmp/runner.sh" "$prompt" \
         3<"$tmp/commands" >"$tmp/session" 2>&1 || true
@@ -503,5 +552,196 @@ capture ch06-root <<'EOF'
 target/debug/step6 --rootfs rootfs --network none --memory 64m -- sh -c 'id; cat /proc/self/uid_map; grep CapEff /proc/self/status; readlink /proc/self/ns/user'
 readlink /proc/self/ns/user; grep CapEff /proc/self/status
 EOF
+
+# ---------------------------------------------------- 7. an OCI runtime
+#
+# One bundle, $tmp/bundle: the config.json of `step7 spec`, running the
+# busybox rootfs, changed from demo to demo with the `config` function of
+# guide/bundle-config.sh (which every runner sources from here on, with
+# `show`). base.json is the bundle's config.json as the first run leaves
+# it; demos that change more than process.args start from it again.
+# Container state: $tmp/state (step7 --root state) and $tmp/runc-state
+# (runc --root runc-state). Every demo deletes the containers it makes.
+
+export GUIDE_RUNNER_SOURCE=$here/bundle-config.sh
+
+capture ch07-help <<'EOF'
+target/debug/step7 --help
+EOF
+
+capture ch07-spec <<'EOF'
+mkdir bundle && target/debug/step7 spec --bundle bundle
+ls bundle
+show root
+show process
+EOF
+
+capture ch07-mounts <<'EOF'
+show mounts | grep destination
+show mounts.1
+show mounts.6
+EOF
+
+capture ch07-linux <<'EOF'
+show hostname
+show linux
+EOF
+
+capture ch07-first-run <<'EOF'
+config root.path $PWD/rootfs
+config root.readonly false
+config process.args '["sh", "-c", "echo hello from $(hostname); id; ps"]'
+show root; show process.args
+cp bundle/config.json base.json
+target/debug/step7 --root state run --bundle bundle hello; echo $?
+EOF
+
+capture ch07-debug <<'EOF'
+target/debug/step7 --root state --debug run --bundle bundle hello 2>&1 | grep -v -e mknod -e symlink -e /cpu -e /pids -e /freezer -e /blkio
+EOF
+
+capture ch07-lifecycle <<'EOF'
+config process.args '["sh", "-c", "echo started; exec sleep 1000"]'
+target/debug/step7 --root state create --bundle bundle --pid-file web.pid web
+target/debug/step7 --root state state web
+ls -l state/web
+ps -o pid,ppid,stat,wchan:24,args -p $(cat web.pid)
+target/debug/step7 --root state --debug start web; sleep 0.5
+target/debug/step7 --root state state web | grep status
+ps -o pid,ppid,stat,args -p $(cat web.pid)
+target/debug/step7 --root state start web; echo $?
+target/debug/step7 --root state kill web; sleep 1; target/debug/step7 --root state state web | grep status
+target/debug/step7 --root state kill web KILL; sleep 1; target/debug/step7 --root state state web | grep -e status -e '"pid"'
+target/debug/step7 --root state delete web
+target/debug/step7 --root state list
+EOF
+
+capture ch07-runc-fifo <<'EOF'
+runc --root runc-state create --bundle bundle web
+runc --root runc-state state web | grep -e status -e '"pid"'
+ps -o pid,ppid,stat,wchan:24,args -p $(runc --root runc-state state web | grep '"pid"' | tr -dc 0-9)
+ls -l runc-state/web
+runc --root runc-state start web; sleep 0.5
+runc --root runc-state delete --force web
+EOF
+
+capture ch07-exec <<'EOF'
+config process.args '["sleep", "1000"]'
+target/debug/step7 --root state run --detach --bundle bundle web
+target/debug/step7 --root state create --bundle bundle idle
+target/debug/step7 --root state list
+target/debug/step7 --root state exec web sh -c 'echo "I am $$ in $(hostname)"; ps'
+target/debug/step7 --root state exec --user 1000:1000 --env GREETING=hi --cwd /tmp web sh -c 'id; echo $GREETING; pwd'
+echo '{"args": ["echo", "from process.json"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]}' > process.json
+target/debug/step7 --root state exec --process process.json web
+target/debug/step7 --root state exec web no-such-program; echo $?
+target/debug/step7 --root state exec --detach --pid-file sleeper.pid web sleep 1000
+target/debug/step7 --root state ps web
+ps -o pid,ppid,args -p $(target/debug/step7 --root state ps web | paste -sd, -)
+target/debug/step7 --root state delete idle
+EOF
+
+capture ch07-exec-debug <<'EOF'
+target/debug/step7 --root state --debug exec web true 2>&1 | grep -v -e /cpu -e /pids -e /freezer
+EOF
+
+capture ch07-pause <<'EOF'
+target/debug/step7 --root state pause web
+target/debug/step7 --root state state web | grep status
+cat /sys/fs/cgroup/freezer/step7/web/freezer.state
+ps -o pid,stat,args -p $(target/debug/step7 --root state ps web | paste -sd, -)
+target/debug/step7 --root state exec web true; echo $?
+target/debug/step7 --root state resume web
+ps -o pid,stat,args -p $(target/debug/step7 --root state ps web | paste -sd, -)
+target/debug/step7 --root state delete web; echo $?
+target/debug/step7 --root state delete --force web
+ls -d /sys/fs/cgroup/*/step7/web
+target/debug/step7 --root state list
+EOF
+
+capture ch07-errors <<'EOF'
+cp base.json bundle/config.json
+config process.cwd /no/such/dir
+target/debug/step7 --root state create --bundle bundle bad; echo $?
+config process.cwd /
+config linux.namespaces.+ '{"type": "user"}'
+target/debug/step7 --root state create --bundle bundle bad; echo $?
+cp base.json bundle/config.json
+config process.rlimits.0.soft 2000
+target/debug/step7 --root state --log errors.log --log-format json create --bundle bundle bad; echo $?
+cat errors.log
+ls state; ls -d /sys/fs/cgroup/*/step7/bad
+cp base.json bundle/config.json
+EOF
+
+# The hook of the hooks demo (the demo shows it with `cat`).
+cat > "$tmp/netns-hook.sh" <<'HOOK'
+#!/bin/sh
+# A createRuntime hook. The runtime starts it with the container's state
+# (JSON) on stdin, and no environment but what config.json gives it.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+state=$(cat)
+echo "hook: got $state"
+pid=$(echo "$state" | sed 's/.*"pid":\([0-9]*\).*/\1/')
+# What an engine's network set-up does with it: configure the container's
+# network namespace (here, only switch its loopback interface on).
+nsenter --target "$pid" --net ip link set lo up
+HOOK
+chmod +x "$tmp/netns-hook.sh"
+
+capture ch07-hooks <<'EOF'
+cat netns-hook.sh
+config process.args '["ip", "link", "show", "lo"]'
+target/debug/step7 --root state run --bundle bundle plain
+config hooks.createRuntime "[{\"path\": \"$PWD/netns-hook.sh\"}]"
+target/debug/step7 --root state run --bundle bundle hooked
+target/debug/step7 --root state --debug run --bundle bundle hooked 2>&1 | grep -e clone3 -e hook -e gate -e pivot_root -e execve
+runc --root runc-state run --bundle bundle hooked
+cp base.json bundle/config.json
+EOF
+
+# In a scratch mount namespace whose /etc is an empty tmpfs: the demo shows
+# that a symlink in the rootfs does not lead the runtime to the host's
+# /etc; were it to, only that scratch /etc would be touched.
+capture ch07-symlink 'sandbox# ' unshare --mount <<'EOF'
+config mounts.+ '{"destination": "/evil/guide-demo", "type": "tmpfs", "source": "tmpfs"}'
+config process.args '["sh", "-c", "readlink /evil; grep guide-demo /proc/self/mountinfo"]'
+mount -t tmpfs scratch-etc /etc
+ln -s /etc rootfs/evil
+target/debug/step7 --root state run --bundle bundle evil
+ls -d rootfs/etc/guide-demo /etc/guide-demo
+rmdir rootfs/etc/guide-demo; rm rootfs/evil; cp base.json bundle/config.json
+EOF
+
+capture ch07-runc-user <<'EOF'
+config process.user '{"uid": 1000, "gid": 1000, "additionalGids": [10, 20]}'
+config process.args '["sh", "-c", "id; grep -e Cap -e NoNewPrivs /proc/self/status; ulimit -n"]'
+runc --root runc-state run --bundle bundle cmp
+target/debug/step7 --root state run --bundle bundle cmp
+cp base.json bundle/config.json
+EOF
+
+capture ch07-runc-readonly <<'EOF'
+config root.readonly true
+config process.args '["sh", "-c", "touch /x; wc -c < /proc/keys; echo x > /proc/sys/kernel/domainname"]'
+runc --root runc-state run --bundle bundle cmp
+target/debug/step7 --root state run --bundle bundle cmp
+cp base.json bundle/config.json
+EOF
+
+capture ch07-runc-cgroup <<'EOF'
+config linux.resources '{"memory": {"limit": 67108864}, "pids": {"limit": 42}}'
+config process.args '["sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; grep -e memory -e pids /proc/self/cgroup"]'
+runc --root runc-state run --bundle bundle cmp
+target/debug/step7 --root state run --bundle bundle cmp
+cp base.json bundle/config.json
+EOF
+
+capture ch07-features <<'EOF'
+target/debug/step7 features | head -n 11
+target/debug/step7 features | grep -A8 '"namespaces"'
+EOF
+
+unset GUIDE_RUNNER_SOURCE
 
 echo "regen-outputs.sh: wrote $(ls "$out"/*.txt | wc -l) files in $out"

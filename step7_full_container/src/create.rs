@@ -105,11 +105,12 @@ pub fn create(options: &Options) -> Result<State> {
     let fifo = nix::fcntl::open(&fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
         .context("cannot open the exec fifo")?;
     let console = options.console_socket.map(console::connect).transpose()?;
+    let idmapped = crate::idmap::prepare(&bundle.spec, &bundle.dir)?;
     let gate = Gate::new()?;
     let mut container = process::spawn_with(namespaces.new, Lifetime::Detached, || {
-        container(options.id, &bundle, &namespaces, &gate, &fifo, console.as_ref(), &cgroups, options)
+        container(options.id, &bundle, &namespaces, &gate, &fifo, console.as_ref(), &cgroups, &idmapped, options)
     })?;
-    drop((fifo, console));
+    drop((fifo, console, idmapped));
     cgroup.attach(container.pid())?;
     if namespaces.new.contains(CloneFlags::CLONE_NEWUSER) {
         crate::userns::write_mappings(container.pid(), linux)?;
@@ -196,6 +197,7 @@ fn container(
     fifo: &OwnedFd,
     console: Option<&console::ConsoleSocket>,
     cgroup: &rootfs::Cgroups,
+    idmapped: &crate::idmap::Prepared,
     options: &Options,
 ) -> Result<Infallible> {
     let spec = &bundle.spec;
@@ -224,7 +226,7 @@ fn container(
     let hooks = spec.hooks().clone().unwrap_or_default();
     let state = serde_json::json!({"ociVersion": "1.2.0", "id": id, "status": "created", "bundle": bundle.dir});
     if namespaces.has(CloneFlags::CLONE_NEWNS) {
-        rootfs::prepare(spec, &bundle.rootfs, &bundle.dir, namespaces, cgroup)?;
+        rootfs::prepare(spec, &bundle.rootfs, &bundle.dir, namespaces, cgroup, idmapped)?;
         hooks::run("createContainer", hooks.create_container().as_ref(), &state)?;
         if options.no_pivot {
             move_root(&bundle.rootfs)?;

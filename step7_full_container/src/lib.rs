@@ -16,6 +16,7 @@ pub mod console;
 pub mod create;
 pub mod exec;
 pub mod hooks;
+pub mod idmap;
 pub mod lifecycle;
 pub mod namespaces;
 pub mod rootfs;

@@ -32,15 +32,20 @@ use step6::hierarchy::{Hierarchies, Setup};
 // ANCHOR: prepare
 /// In the container process, before pivot_root: propagation, the rootfs
 /// as a mount point, every mount of config.json, the devices.
-pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, namespaces: &Namespaces, cgroup: &Cgroups) -> Result<()> {
+pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, namespaces: &Namespaces, cgroup: &Cgroups, idmapped: &crate::idmap::Prepared) -> Result<()> {
     let linux = spec.linux().as_ref().expect("checked by config::load");
     // rslave, as runc: the host's later mounts still reach the container
     // (a volume mounted afterwards shows up), nothing flows back.
     mount(None, "/", None, MsFlags::MS_REC | MsFlags::MS_SLAVE, None)?;
     mount(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
     for (i, entry) in spec.mounts().iter().flatten().enumerate() {
-        mount_entry(entry, rootfs, bundle, namespaces, cgroup)
-            .with_context(|| format!("config.json: mounts[{i}] ({})", entry.destination().display()))?;
+        let result = match idmapped.iter().find(|(index, _)| *index == i) {
+            Some((_, tree)) => resolve_in_root(rootfs, entry.destination())
+                .and_then(|target| make_target(&target, false).map(|()| target))
+                .and_then(|target| crate::idmap::attach(tree, &target)),
+            None => mount_entry(entry, rootfs, bundle, namespaces, cgroup),
+        };
+        result.with_context(|| format!("config.json: mounts[{i}] ({})", entry.destination().display()))?;
     }
     let dev_is_tmpfs = spec.mounts().iter().flatten().any(|m| m.destination() == Path::new("/dev"));
     let in_user_namespace = namespaces.new.contains(nix::sched::CloneFlags::CLONE_NEWUSER);

@@ -298,6 +298,32 @@ fn root_inside_a_user_namespace_is_not_root_outside() {
     assert!(stderr(&out).contains("linux.uidMappings"), "{}", stderr(&out));
 }
 
+/// An idmapped bind mount: a directory owned by uid 1000 on the host is
+/// root's inside, and what root writes there is 1000's on the host.
+#[test]
+fn idmapped_mounts_shift_owners() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(bundle) = Bundle::new() else { return };
+    let shared = bundle.dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("old"), "data").unwrap();
+    for path in [&shared, &shared.join("old")] {
+        nix::unistd::chown(path.as_path(), Some(1000.into()), Some(1000.into())).unwrap();
+    }
+    bundle.args("stat -c '%u %g' /shared/old; echo new > /shared/new");
+    bundle.edit(|c| {
+        let mapping = json!([{"containerID": 1000, "hostID": 0, "size": 1}]);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/shared", "type": "bind", "source": "shared", "options": ["rbind"],
+            "uidMappings": mapping, "gidMappings": mapping,
+        }));
+    });
+    let out = bundle.run("idmap");
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "0 0\n");
+    assert_eq!(std::fs::metadata(shared.join("new")).unwrap().uid(), 1000);
+}
+
 #[test]
 fn features_lists_what_is_supported() {
     let out = run(BIN, &["features"]);
