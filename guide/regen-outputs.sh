@@ -194,7 +194,9 @@ capture() {
         3<"$tmp/commands" >"$tmp/session" 2>&1 || true
     # \r: from script(1)'s pseudo-terminal. The rest: see the header.
     sed -e 's/\r//g' -e "s|$tmp|/tmp/guide-regen.XXXXXX|g" "$tmp/session" > "$out/$name.txt"
+    written=$((written + 1))
 }
+written=0
 
 # ---------------------------------------------------------------- intro
 
@@ -744,4 +746,4 @@ EOF
 
 unset GUIDE_RUNNER_SOURCE
 
-echo "regen-outputs.sh: wrote $(ls "$out"/*.txt | wc -l) files in $out"
+echo "regen-outputs.sh: wrote $written files in $out"

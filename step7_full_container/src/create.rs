@@ -52,6 +52,8 @@ pub struct Options<'a> {
     pub no_pivot: bool,
     /// Where to send the terminal's master, for process.terminal.
     pub console_socket: Option<&'a Path>,
+    /// cgroupsPath is systemd's "slice:prefix:name" (--systemd-cgroup).
+    pub systemd_cgroup: bool,
 }
 
 /// The state directory while `create` runs: removed again unless the
@@ -88,6 +90,7 @@ pub fn create(options: &Options) -> Result<State> {
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).context("cannot make the exec fifo")?;
 
     let (cgroup_path, own_parent) = match linux.cgroups_path() {
+        Some(path) if options.systemd_cgroup => (systemd_path(path)?, false),
         Some(path) => (path.clone(), false),
         None => (Path::new("step7").join(options.id), true),
     };
@@ -148,6 +151,20 @@ pub fn create(options: &Options) -> Result<State> {
     Ok(state)
 }
 // ANCHOR_END: create
+
+/// systemd's "slice:prefix:name" as the cgroupfs path systemd would use,
+/// "slice/prefix-name.scope". This runtime writes cgroupfs itself instead
+/// of asking systemd over D-Bus (it may run where there is no systemd);
+/// --systemd-cgroup only changes how cgroupsPath is read.
+fn systemd_path(path: &Path) -> Result<PathBuf> {
+    let text = path.to_string_lossy();
+    let parts: Vec<&str> = text.split(':').collect();
+    let [slice, prefix, name] = parts[..] else {
+        bail!("config.json: linux.cgroupsPath: {text:?} is not systemd's slice:prefix:name (--systemd-cgroup)");
+    };
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    Ok(Path::new(slice).join(format!("{prefix}-{name}.scope")))
+}
 
 /// Make the container's state directory, failing if it exists: two
 /// `create`s of one id cannot both win a mkdir.

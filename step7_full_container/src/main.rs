@@ -33,8 +33,8 @@ struct Cli {
     #[arg(long, global = true)]
     debug: bool,
 
-    /// Accepted for compatibility with engines; cgroups are always managed
-    /// by writing cgroupfs directly here, not through systemd
+    /// Read cgroupsPath as systemd's "slice:prefix:name"; the cgroup is
+    /// still made by writing cgroupfs directly, not through systemd
     #[arg(long, global = true)]
     systemd_cgroup: bool,
 
@@ -165,7 +165,8 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Spec { bundle, rootless } => spec(bundle, *rootless),
         Command::Create { bundle, pid_file, no_pivot, console_socket, id } => {
             let console_socket = console_socket.as_deref();
-            create::create(&Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot, console_socket })?;
+            let systemd_cgroup = cli.systemd_cgroup;
+            create::create(&Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot, console_socket, systemd_cgroup })?;
             Ok(0)
         }
         Command::Start { id } => lifecycle::start(&root, id).map(|()| 0),
@@ -177,7 +178,8 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
         Command::Run { bundle, pid_file, detach, no_pivot, console_socket, id } => {
             let console_socket = console_socket.as_deref();
-            let options = Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot, console_socket };
+            let systemd_cgroup = cli.systemd_cgroup;
+            let options = Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot, console_socket, systemd_cgroup };
             run_container(&options, *detach)
         }
         Command::List { quiet } => {
