@@ -40,6 +40,15 @@ fn cpu_usage(id: &str) -> Duration {
     }
 }
 
+/// The first line a running container printed (the scripts start with
+/// `hostname`, which is the container's id).
+fn first_line(child: &mut std::process::Child) -> String {
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    line.trim().to_string()
+}
+
 #[test]
 fn allocating_beyond_the_memory_limit_is_oom_killed() {
     let Some(rootfs) = Rootfs::new() else { return };
@@ -68,10 +77,7 @@ fn a_fork_loop_hits_the_pids_limit_and_the_container_survives() {
 fn a_busy_loop_under_half_a_cpu_uses_about_half_a_cpu() {
     let Some(rootfs) = Rootfs::new() else { return };
     let mut child = start(BIN, &args(&rootfs.arg(), &["--cpus", "0.5", "sh", "-c", "hostname; while :; do :; done"]));
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut id = String::new();
-    reader.read_line(&mut id).unwrap();
-    let id = id.trim().to_string();
+    let id = first_line(&mut child);
     // Let the quota settle, then measure over a second and a half.
     std::thread::sleep(Duration::from_millis(300));
     let (used_before, started) = (cpu_usage(&id), Instant::now());
@@ -104,10 +110,7 @@ fn no_cgroup_is_left_after_exit() {
 fn a_signalled_runtime_removes_the_cgroup() {
     let Some(rootfs) = Rootfs::new() else { return };
     let mut child = start(BIN, &args(&rootfs.arg(), &["--memory", "64m", "sh", "-c", "hostname; exec sleep 30"]));
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut id = String::new();
-    reader.read_line(&mut id).unwrap();
-    let id = id.trim().to_string();
+    let id = first_line(&mut child);
     assert!(cgroup_dirs(&id).iter().any(|dir| dir.exists()));
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_code(&finish(child), 128 + libc::SIGTERM);
@@ -121,10 +124,7 @@ fn a_signalled_runtime_removes_the_cgroup() {
 fn a_killed_runtimes_cgroup_is_recovered() {
     let Some(rootfs) = Rootfs::new() else { return };
     let mut child = start(BIN, &args(&rootfs.arg(), &["--memory", "64m", "sh", "-c", "hostname; exec sleep 30"]));
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut id = String::new();
-    reader.read_line(&mut id).unwrap();
-    let id = id.trim().to_string();
+    let id = first_line(&mut child);
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = finish(child);
     assert!(cgroup_dirs(&id).iter().any(|dir| dir.exists()), "the killed run's cgroup should still be there");
