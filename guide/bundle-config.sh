@@ -1,15 +1,24 @@
-# Two shell functions for chapter 7: look at and change the config.json of
-# the bundle in ./bundle, with python3 (jq does the same, if you have it).
+# Two shell functions for chapter 7, to look at and change the config.json
+# of the bundle in ./bundle (with python3; jq does the same, if you have
+# it). guide/regen-outputs.sh sources this file in every step 7 demo.
 #
-#   . guide/bundle-config.sh      (from the top of the checkout, in bash)
+# ANCHOR: usage
+# . guide/bundle-config.sh           (in bash, from the top of the checkout)
 #
-# guide/regen-outputs.sh sources this file in every step 7 demo.
+# show [KEY]                         print bundle/config.json, or one field
+#                                    of it; what fits on a line is on one
+#   show process.user                KEY: object keys and list indexes,
+#   show mounts.1                    separated by dots
+#
+# config KEY VALUE                   set one field of bundle/config.json
+#   config process.args '["sh", "-c", "id"]'     VALUE is JSON,
+#   config root.path /srv/rootfs                 or else a string
+#   config mounts.+ '{"destination": "/data", "type": "tmpfs", "source": "tmpfs"}'
+#                                    a last key + appends to a list
+# ANCHOR_END: usage
 
-# ANCHOR: show
 # show [KEY]: print bundle/config.json, or one field of it, as JSON; what
 # fits on one line is printed on one line.
-#   show                   the whole file
-#   show process.user      one field: object keys and list indexes, by dots
 show() {
     python3 -c '
 import json, sys
@@ -32,15 +41,10 @@ for key in filter(None, sys.argv[1].split(".")):
 print(fmt(node, 0, 0))
 ' "${1:-}"
 }
-# ANCHOR_END: show
 
-# ANCHOR: config
 # config KEY VALUE: set one field of bundle/config.json. VALUE is JSON, or
 # else a string; missing objects on the way are made; a last key `+`
 # appends VALUE to a list.
-#   config process.args '["sh", "-c", "id"]'
-#   config root.path /srv/rootfs
-#   config mounts.+ '{"destination": "/data", "type": "tmpfs", "source": "tmpfs"}'
 config() {
     python3 -c '
 import json, sys
@@ -68,4 +72,3 @@ with open("bundle/config.json", "w") as f:
     json.dump(c, f, indent=2)
 ' "$1" "$2"
 }
-# ANCHOR_END: config

@@ -607,7 +607,7 @@ config process.args '["sh", "-c", "echo started; exec sleep 1000"]'
 target/debug/step7 --root state create --bundle bundle --pid-file web.pid web
 target/debug/step7 --root state state web
 ls -l state/web
-ps -o pid,ppid,stat,wchan:24,args -p $(cat web.pid)
+ps -o pid,ppid,stat,wchan:36,args -p $(cat web.pid)
 target/debug/step7 --root state --debug start web; sleep 0.5
 target/debug/step7 --root state state web | grep status
 ps -o pid,ppid,stat,args -p $(cat web.pid)
@@ -621,7 +621,7 @@ EOF
 capture ch07-runc-fifo <<'EOF'
 runc --root runc-state create --bundle bundle web
 runc --root runc-state state web | grep -e status -e '"pid"'
-ps -o pid,ppid,stat,wchan:24,args -p $(runc --root runc-state state web | grep '"pid"' | tr -dc 0-9)
+ps -o pid,ppid,stat,wchan:36,args -p $(runc --root runc-state state web | grep '"pid"' | tr -dc 0-9)
 ls -l runc-state/web
 runc --root runc-state start web; sleep 0.5
 runc --root runc-state delete --force web
@@ -663,10 +663,10 @@ EOF
 
 capture ch07-errors <<'EOF'
 cp base.json bundle/config.json
-config process.cwd /no/such/dir
+config mounts.0.destination proc
 target/debug/step7 --root state create --bundle bundle bad; echo $?
-config process.cwd /
-config linux.namespaces.+ '{"type": "user"}'
+cp base.json bundle/config.json
+config process.cwd /no/such/dir
 target/debug/step7 --root state create --bundle bundle bad; echo $?
 cp base.json bundle/config.json
 config process.rlimits.0.soft 2000
@@ -694,11 +694,11 @@ chmod +x "$tmp/netns-hook.sh"
 capture ch07-hooks <<'EOF'
 cat netns-hook.sh
 config process.args '["ip", "link", "show", "lo"]'
-target/debug/step7 --root state run --bundle bundle plain
+target/debug/step7 --root state run --bundle bundle lo-down
 config hooks.createRuntime "[{\"path\": \"$PWD/netns-hook.sh\"}]"
-target/debug/step7 --root state run --bundle bundle hooked
-target/debug/step7 --root state --debug run --bundle bundle hooked 2>&1 | grep -e clone3 -e hook -e gate -e pivot_root -e execve
-runc --root runc-state run --bundle bundle hooked
+target/debug/step7 --root state run --bundle bundle lo-up
+target/debug/step7 --root state --debug run --bundle bundle lo-up 2>&1 | grep -e /memory/ -e clone3 -e hook -e gate -e pivot_root -e execve
+runc --root runc-state run --bundle bundle lo-up
 cp base.json bundle/config.json
 EOF
 

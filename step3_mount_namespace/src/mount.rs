@@ -153,5 +153,8 @@ pub fn mount(
 }
 
 fn flag_names(flags: MsFlags) -> String {
+    if flags.is_empty() {
+        return "0".to_string();
+    }
     flags.iter_names().map(|(name, _)| name).collect::<Vec<_>>().join("|")
 }

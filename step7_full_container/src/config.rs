@@ -74,6 +74,9 @@ fn check(dir: &Path, spec: &Spec) -> Result<PathBuf> {
             }
         }
     }
+    if linux.time_offsets().as_ref().is_some_and(|offsets| !offsets.is_empty()) {
+        bail!("config.json: linux.timeOffsets: not supported by this runtime yet");
+    }
     if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
         eprintln!("step7: warning: config.json: linux.mountLabel ignored: SELinux is not in use here");
     }

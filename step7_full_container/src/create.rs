@@ -23,7 +23,9 @@
 //! | (`start`: write to the fifo)              | ...startContainer hooks, execve           |
 //!
 //! Everything that can fail is done before the error pipe closes, so
-//! `create` reports it and cleans up; after that only execve is left.
+//! `create` reports it and cleans up; after that only the wait on the
+//! fifo, the startContainer hooks and execve are left. (The fifo and the
+//! console socket are opened by the runtime and inherited.)
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::OFlag;
@@ -131,7 +133,7 @@ pub fn create(options: &Options) -> Result<State> {
         annotations: bundle.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
     };
     let hooks = bundle.spec.hooks().clone().unwrap_or_default();
-    let creating = state.oci(state::Status::Created);
+    let creating = state.oci(state::Status::Creating);
     #[allow(deprecated)]
     hooks::run("prestart", hooks.prestart().as_ref(), &creating)?;
     hooks::run("createRuntime", hooks.create_runtime().as_ref(), &creating)?;
@@ -139,6 +141,8 @@ pub fn create(options: &Options) -> Result<State> {
     container.started()?;
 
     state.save(options.root)?;
+    std::fs::write(state::dir(options.root, options.id).join("config.json"), serde_json::to_vec(&bundle.spec)?)
+        .context("cannot keep a copy of config.json")?;
     if let Some(pid_file) = options.pid_file {
         std::fs::write(pid_file, state.pid.to_string())
             .with_context(|| format!("cannot write --pid-file {}", pid_file.display()))?;
@@ -241,7 +245,12 @@ fn container(
         }
     }
     let hooks = spec.hooks().clone().unwrap_or_default();
-    let state = serde_json::json!({"ociVersion": "1.2.0", "id": id, "status": "created", "bundle": bundle.dir});
+    // The hooks' state names this process by its PID on the host: the
+    // first of NSpid in /proc/self/status (the host's /proc, until the
+    // container's is mounted).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let host_pid = status.lines().find_map(|l| l.strip_prefix("NSpid:")).and_then(|l| l.split_whitespace().next()).unwrap_or("0");
+    let state = serde_json::json!({"ociVersion": "1.0.2", "id": id, "status": "created", "pid": host_pid.parse::<i32>().unwrap_or(0), "bundle": bundle.dir});
     if namespaces.has(CloneFlags::CLONE_NEWNS) {
         rootfs::prepare(spec, &bundle.rootfs, &bundle.dir, namespaces, cgroup, idmapped)?;
         hooks::run("createContainer", hooks.create_container().as_ref(), &state)?;
@@ -255,7 +264,8 @@ fn container(
         crate::chroot::enter(&bundle.rootfs)?;
     }
     let process = spec.process().as_ref().expect("checked by config::load");
-    let (program, args, env) = command(process)?;
+    let (program, args, env) = command(process)
+        .map_err(|err| process::Failed { code: process::EXIT_NOT_FOUND, message: format!("config.json: {err:#}") })?;
     if let Some(console) = console {
         console.setup(console::size(process))?;
     }

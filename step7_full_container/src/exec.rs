@@ -17,7 +17,6 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-use crate::config;
 use crate::hierarchy::Hierarchies;
 use crate::process::{self, Lifetime};
 use crate::security;
@@ -44,7 +43,7 @@ pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Op
     if state.status(root) != Status::Running {
         bail!("container {id} is {}: exec needs a running container", state.status(root).as_str());
     }
-    let spec = config::load(&state.bundle)?.spec;
+    let spec = state.spec(root)?;
     let console = match (process.terminal() == Some(true), console_socket) {
         (true, Some(path)) => Some(crate::console::connect(path)?),
         (true, None) => bail!("a terminal (--tty, process.terminal) needs --console-socket"),
@@ -128,7 +127,7 @@ pub fn process_from(root: &Path, id: &str, file: Option<&Path>, args: &[String],
         bail!("exec needs a command: step7 exec ID CMD [ARGS...], or --process FILE");
     }
     let state = State::load(root, id)?;
-    let spec = config::load(&state.bundle)?.spec;
+    let spec = state.spec(root)?;
     let mut process = spec.process().clone().context("config.json: process: missing")?;
     process.set_terminal(Some(tty));
     process.set_args(Some(args.to_vec()));

@@ -4,10 +4,12 @@
 //! config.json) the way runc does, with the lifecycle engines drive:
 //! create, start, state, kill, delete. New here: [`config`] (reading
 //! config.json), [`create`] (the one implementation of container start-up),
-//! [`rootfs`] (mounts, devices, masked paths), [`namespaces`] (new and
-//! joined), [`security`] (user, capabilities, rlimits, no_new_privs),
-//! [`seccomp`], [`hooks`], [`state`] and [`lifecycle`]. Everything of
-//! steps 1-6 is re-exported.
+//! [`rootfs`] (mounts, devices, masked paths), [`idmap`] (idmapped
+//! mounts), [`namespaces`] (new and joined), [`userns`] (uid and gid
+//! mappings), [`security`] (user, capabilities, rlimits, no_new_privs),
+//! [`seccomp`], [`console`] (terminals), [`hooks`], [`state`],
+//! [`lifecycle`], [`exec`] and [`sealed`] (the runtime binary out of the
+//! container's reach). Everything of steps 1-6 is re-exported.
 
 pub use step6::*;
 
@@ -21,6 +23,7 @@ pub mod lifecycle;
 pub mod namespaces;
 pub mod rootfs;
 pub mod seccomp;
+pub mod sealed;
 pub mod security;
 pub mod state;
 pub mod userns;

@@ -39,7 +39,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     file.write_all(b"0").context("cannot write to the exec fifo")?;
     std::fs::remove_file(&fifo).context("cannot remove the exec fifo")?;
     wait_for_execve(&state);
-    let spec = load_spec(&state);
+    let spec = load_spec(root, &state);
     let hooks = spec.and_then(|spec| spec.hooks().clone()).unwrap_or_default();
     if let Err(err) = hooks::run("poststart", hooks.poststart().as_ref(), &state.oci(Status::Running)) {
         // The program runs already: a failing poststart hook is reported,
@@ -93,7 +93,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         wait_gone(&state);
     }
     cgroup(&state).remove();
-    let spec = load_spec(&state);
+    let spec = load_spec(root, &state);
     std::fs::remove_dir_all(state::dir(root, id)).with_context(|| format!("cannot remove the state of {id}"))?;
     let hooks = spec.and_then(|spec| spec.hooks().clone()).unwrap_or_default();
     if let Err(err) = hooks::run("poststop", hooks.poststop().as_ref(), &state.oci(Status::Stopped)) {
@@ -136,8 +136,8 @@ fn wait_gone(state: &State) {
 }
 
 /// The container's config.json, for its hooks (None if it is gone).
-fn load_spec(state: &State) -> Option<oci_spec::runtime::Spec> {
-    crate::config::load(&state.bundle).ok().map(|bundle| bundle.spec)
+fn load_spec(root: &Path, state: &State) -> Option<oci_spec::runtime::Spec> {
+    state.spec(root).ok()
 }
 
 /// PIDs of the container's processes (its cgroup's).

@@ -161,6 +161,11 @@ fn main() {
 
 fn run(cli: &Cli) -> Result<i32> {
     let root = cli.root.clone().unwrap_or_else(state::default_root);
+    // The commands that make container processes run from a sealed copy
+    // of this binary, so that no container can reach the file on the host.
+    if matches!(cli.command, Command::Create { .. } | Command::Run { .. } | Command::Exec { .. }) {
+        step7::sealed::ensure_sealed()?;
+    }
     match &cli.command {
         Command::Spec { bundle, rootless } => spec(bundle, *rootless),
         Command::Create { bundle, pid_file, no_pivot, console_socket, id } => {
@@ -226,7 +231,7 @@ fn run_container(options: &Options, detach: bool) -> Result<i32> {
 // ANCHOR_END: run_container
 
 /// `spec`: the default config.json, as `runc spec` writes it, but not
-/// asking for a terminal (there is no --console-socket here yet).
+/// asking for a terminal (which would need --console-socket).
 fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
     let path = bundle.join("config.json");
     if path.exists() {
@@ -239,8 +244,17 @@ fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
         oci_spec::runtime::Spec::default()
     };
     spec.set_hostname(Some("step7".into()));
-    spec.set_version("1.2.0".into());
-    std::fs::write(&path, serde_json::to_string_pretty(&spec)?).with_context(|| format!("cannot write {}", path.display()))?;
+    // 1.0.2, what runc 1.1 writes: older runtimes (crun 1.8) refuse newer.
+    spec.set_version("1.0.2".into());
+    let mut json = serde_json::to_value(&spec)?;
+    // oci-spec keeps capabilities in hash sets: sort them, so that the file
+    // is the same every time.
+    if let Some(sets) = json.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) {
+        for set in sets.values_mut().filter_map(|s| s.as_array_mut()) {
+            set.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        }
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(0)
 }
 

@@ -25,6 +25,8 @@ pub fn default_root() -> PathBuf {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
+    /// Only while `create` runs (what its hooks are told).
+    Creating,
     Created,
     Running,
     Paused,
@@ -34,6 +36,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
@@ -126,10 +129,18 @@ impl State {
         !matches!(state, Some('Z') | Some('X') | None)
     }
 
+    /// config.json as it was at `create`, kept in the state directory:
+    /// later commands (hooks, exec) must not see later edits of the bundle.
+    pub fn spec(&self, root: &Path) -> Result<oci_spec::runtime::Spec> {
+        let path = dir(root, &self.id).join("config.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))
+    }
+
     /// The state as the OCI specifies it, what `step7 state` prints.
     pub fn oci(&self, status: Status) -> serde_json::Value {
         serde_json::json!({
-            "ociVersion": "1.2.0",
+            "ociVersion": "1.0.2",
             "id": self.id,
             "status": status.as_str(),
             "pid": if status == Status::Stopped { 0 } else { self.pid },

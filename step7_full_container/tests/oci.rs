@@ -324,6 +324,27 @@ fn idmapped_mounts_shift_owners() {
     assert_eq!(std::fs::metadata(shared.join("new")).unwrap().uid(), 1000);
 }
 
+/// CVE-2019-5736, attempted: until it execs, the container process runs
+/// the runtime's code, and /proc/PID/exe leads to that code. Opening it
+/// for writing (as the attack did, to replace runc on the host) must reach
+/// a sealed copy in memory, never the binary on the host.
+#[test]
+fn the_runtime_binary_cannot_be_overwritten_from_a_container() {
+    use std::io::Write;
+    let Some(bundle) = Bundle::new() else { return };
+    bundle.args("true");
+    let before = std::fs::read(BIN).unwrap();
+    assert_code(&bundle.step7_detached(&["create", "--bundle", bundle.dir.to_str().unwrap(), "sealed"]), 0);
+    let state: Value = serde_json::from_str(&stdout(&bundle.step7(&["state", "sealed"]))).unwrap();
+    let exe = format!("/proc/{}/exe", state["pid"]);
+    let target = std::fs::read_link(&exe).unwrap();
+    assert!(target.to_string_lossy().starts_with("/memfd:step7-sealed"), "{}", target.display());
+    let attempt = std::fs::OpenOptions::new().write(true).open(&exe).and_then(|mut f| f.write_all(b"pwned"));
+    assert!(attempt.is_err(), "writing through {exe} succeeded");
+    assert_code(&bundle.step7(&["delete", "--force", "sealed"]), 0);
+    assert!(std::fs::read(BIN).unwrap() == before, "the runtime binary on the host changed");
+}
+
 #[test]
 fn features_lists_what_is_supported() {
     let out = run(BIN, &["features"]);
