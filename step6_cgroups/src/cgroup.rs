@@ -171,6 +171,12 @@ impl Cgroup {
     }
     // ANCHOR_END: freeze
 
+    /// The directory of this cgroup in the hierarchy of `controller`, if
+    /// it has one (on v2: the one directory).
+    pub fn controller_dir(&self, controller: &str) -> Option<PathBuf> {
+        self.dir(controller).map(Path::to_path_buf)
+    }
+
     /// Whether the cgroup is frozen (or freezing).
     pub fn is_frozen(&self) -> bool {
         match self.version {

@@ -17,8 +17,9 @@
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
-/// The controllers this step uses (the freezer for step 7's pause).
-pub const CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "pids", "blkio", "freezer"];
+/// The controllers this step uses (step 7 adds the freezer, for pause,
+/// and the devices controller).
+pub const CONTROLLERS: [&str; 7] = ["memory", "cpu", "cpuacct", "pids", "blkio", "freezer", "devices"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setup {

@@ -98,6 +98,16 @@ pub fn create(options: &Options) -> Result<State> {
     };
     let hierarchies = Hierarchies::detect()?;
     let cgroup = Cgroup::create_at(&hierarchies, &cgroup_path, &limits, own_parent)?;
+    let device_rules = linux.resources().as_ref().and_then(|r| r.devices().clone()).unwrap_or_default();
+    match (hierarchies.setup, cgroup.controller_dir("devices")) {
+        (crate::hierarchy::Setup::Unified, _) => {
+            if !device_rules.is_empty() {
+                eprintln!("step7: warning: linux.resources.devices is not enforced on cgroup v2 yet (it needs a BPF program)");
+            }
+        }
+        (_, Some(dir)) => crate::devices::apply(&dir, &device_rules)?,
+        (_, None) => eprintln!("step7: warning: no devices cgroup on this host: device access is not restricted"),
+    }
     let cgroups = rootfs::Cgroups { hierarchies, path: cgroup_path.clone() };
 
     if let Some(path) = &namespaces.join_pid {

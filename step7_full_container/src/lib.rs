@@ -16,6 +16,7 @@ pub use step6::*;
 pub mod config;
 pub mod console;
 pub mod create;
+pub mod devices;
 pub mod exec;
 pub mod hooks;
 pub mod idmap;

@@ -490,6 +490,12 @@ fn config_features_behave_as_under_runc() {
             c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
             c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         }), "id; cat /proc/self/uid_map /proc/self/gid_map; stat -c '%u %g' /bin; touch /x 2>/dev/null || echo root of the host's files? no; ls /dev | wc -l"),
+        // With CAP_MKNOD a node for /dev/kmsg (1:11) can be made, but the
+        // devices cgroup refuses to open it; the default devices work.
+        ("device cgroup", Box::new(|c| {
+            let caps = json!(["CAP_MKNOD"]);
+            c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+        }), "mknod /tmp/kmsg c 1 11 && echo made; head -c 1 /tmp/kmsg >/dev/null 2>&1 && echo opened || echo refused; rm /tmp/kmsg; echo x > /dev/null && echo null works"),
         ("pids limit", Box::new(|c| c["linux"]["resources"] = json!({"pids": {"limit": 42}})), "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"),
     ];
     let runc_root = bundle.root.with_extension("runc");
