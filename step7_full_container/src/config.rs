@@ -85,8 +85,57 @@ fn check(dir: &Path, spec: &Spec) -> Result<PathBuf> {
             bail!("config.json: mounts[{i}].destination: {:?} must be an absolute path", mount.destination());
         }
     }
+    for field in unsupported(spec) {
+        eprintln!("step7: warning: config.json: {field} is not supported by this runtime yet, and ignored");
+    }
     Ok(rootfs)
 }
+
+// ANCHOR: unsupported
+/// The fields config.json sets that this runtime does not apply: said
+/// out loud, never silently dropped.
+pub fn unsupported(spec: &Spec) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    let mut check = |set: bool, field: &'static str| {
+        if set {
+            fields.push(field);
+        }
+    };
+    if let Some(process) = spec.process() {
+        check(process.scheduler().is_some(), "process.scheduler");
+        check(process.io_priority().is_some(), "process.ioPriority");
+        check(process.exec_cpu_affinity().is_some(), "process.execCPUAffinity");
+        check(process.selinux_label().as_ref().is_some_and(|l| !l.is_empty()), "process.selinuxLabel");
+        check(process.apparmor_profile().as_ref().is_some_and(|p| !p.is_empty()), "process.apparmorProfile");
+    }
+    let Some(linux) = spec.linux() else { return fields };
+    check(linux.intel_rdt().is_some(), "linux.intelRdt");
+    check(linux.memory_policy().is_some(), "linux.memoryPolicy");
+    check(linux.personality().is_some(), "linux.personality");
+    check(linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()), "linux.netDevices");
+    if let Some(resources) = linux.resources() {
+        if let Some(memory) = resources.memory() {
+            check(memory.reservation().is_some(), "linux.resources.memory.reservation");
+            check(memory.swappiness().is_some(), "linux.resources.memory.swappiness");
+            check(memory.disable_oom_killer() == Some(true), "linux.resources.memory.disableOOMKiller");
+        }
+        if let Some(cpu) = resources.cpu() {
+            check(cpu.cpus().as_ref().is_some_and(|c| !c.is_empty()), "linux.resources.cpu.cpus");
+            check(cpu.mems().as_ref().is_some_and(|m| !m.is_empty()), "linux.resources.cpu.mems");
+            check(cpu.realtime_runtime().is_some(), "linux.resources.cpu.realtimeRuntime");
+        }
+        if let Some(io) = resources.block_io() {
+            check(io.weight_device().as_ref().is_some_and(|d| !d.is_empty()), "linux.resources.blockIO.weightDevice");
+            check(io.throttle_read_bps_device().as_ref().is_some_and(|d| !d.is_empty()), "linux.resources.blockIO.throttle*");
+        }
+        check(resources.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()), "linux.resources.hugepageLimits");
+        check(resources.network().is_some(), "linux.resources.network");
+        check(resources.rdma().as_ref().is_some_and(|r| !r.is_empty()), "linux.resources.rdma");
+        check(resources.unified().as_ref().is_some_and(|u| !u.is_empty()), "linux.resources.unified");
+    }
+    fields
+}
+// ANCHOR_END: unsupported
 
 #[cfg(test)]
 mod tests {
@@ -115,6 +164,17 @@ mod tests {
         let (dir, result) = bundle_with(&json);
         assert!(result.is_ok(), "{:#}", result.err().unwrap());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn unsupported_fields_are_named() {
+        let mut spec = Spec::default();
+        assert!(unsupported(&spec).is_empty());
+        let cpu: oci_spec::runtime::LinuxCpu = serde_json::from_str(r#"{"cpus": "0-1"}"#).unwrap();
+        let mut resources = oci_spec::runtime::LinuxResources::default();
+        resources.set_cpu(Some(cpu));
+        spec.linux_mut().as_mut().unwrap().set_resources(Some(resources));
+        assert_eq!(unsupported(&spec), ["linux.resources.cpu.cpus"]);
     }
 
     #[test]
