@@ -50,6 +50,8 @@ enum Version {
 /// what is left inside and removes the directories.
 pub struct Cgroup {
     version: Version,
+    /// The controllers it was asked to have (v1: a directory in each).
+    controllers: Vec<&'static str>,
     /// (controller, directory); on v2 every controller has the same one.
     dirs: Vec<(&'static str, PathBuf)>,
     memory_limit: Option<u64>,
@@ -83,7 +85,8 @@ impl Cgroup {
             std::fs::write(&owner_file, step5::owner::owner())
                 .with_context(|| format!("cannot write {}", owner_file.display()))?;
         }
-        match Cgroup::create_at(hierarchies, &Path::new(PARENT).join(id), limits, true) {
+        let path = Path::new(PARENT).join(id);
+        match Cgroup::create_at(hierarchies, &path, limits, &crate::hierarchy::CONTROLLERS, true) {
             Ok(mut cgroup) => {
                 cgroup.owner_file = Some(owner_file);
                 Ok(cgroup)
@@ -97,14 +100,22 @@ impl Cgroup {
     // ANCHOR_END: create
 
     /// The mechanism under [`Cgroup::create`]: the cgroup `path` (relative
-    /// to each hierarchy's root) with `limits`, and no owner bookkeeping.
-    /// `own_parent`: the parent directory is ours, remove it once empty.
-    pub fn create_at(hierarchies: &Hierarchies, path: &Path, limits: &Limits, own_parent: bool) -> Result<Cgroup> {
+    /// to each hierarchy's root) with `limits`, in the hierarchies of
+    /// `controllers`, and no owner bookkeeping. `own_parent`: the parent
+    /// directory is ours, remove it once empty.
+    pub fn create_at(
+        hierarchies: &Hierarchies,
+        path: &Path,
+        limits: &Limits,
+        controllers: &[&'static str],
+        own_parent: bool,
+    ) -> Result<Cgroup> {
         let path = path.strip_prefix("/").unwrap_or(path);
         let version = if hierarchies.setup == Setup::Unified { Version::V2 } else { Version::V1 };
         // From here on, Drop undoes whatever has been created.
         let mut cgroup = Cgroup {
             version,
+            controllers: controllers.to_vec(),
             dirs: Vec::new(),
             memory_limit: limits.memory,
             owner_file: None,
@@ -129,13 +140,14 @@ impl Cgroup {
         let path = path.strip_prefix("/").unwrap_or(path);
         let mut cgroup = Cgroup {
             version: if hierarchies.setup == Setup::Unified { Version::V2 } else { Version::V1 },
+            controllers: crate::hierarchy::KNOWN.to_vec(),
             dirs: Vec::new(),
             memory_limit: None,
             owner_file: None,
             remove_parent: own_parent,
             keep: true,
         };
-        for controller in crate::hierarchy::CONTROLLERS {
+        for controller in crate::hierarchy::KNOWN {
             let mount = match cgroup.version {
                 Version::V1 => hierarchies.v1_mount(controller),
                 Version::V2 => hierarchies.v2.as_deref(),
@@ -194,7 +206,7 @@ impl Cgroup {
 
     /// v1: `<hierarchy>/<path>` in each controller's hierarchy.
     fn make_v1_dirs(&mut self, hierarchies: &Hierarchies, path: &Path, limits: &Limits) -> Result<()> {
-        for controller in crate::hierarchy::CONTROLLERS {
+        for controller in self.controllers.clone() {
             let Some(mount) = hierarchies.v1_mount(controller) else {
                 if let Some(flag) = needed_for(controller, limits) {
                     bail!("{flag} needs the {controller} cgroup controller, which this host does not mount");
@@ -237,7 +249,7 @@ impl Cgroup {
         for ancestor in ancestors {
             enable_controllers(ancestor, &wanted)?;
         }
-        for controller in crate::hierarchy::CONTROLLERS {
+        for controller in self.controllers.clone() {
             self.dirs.push((controller, dir.clone()));
         }
         Ok(())

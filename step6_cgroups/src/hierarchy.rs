@@ -17,9 +17,15 @@
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
-/// The controllers this step uses (step 7 adds the freezer, for pause,
-/// and the devices controller).
-pub const CONTROLLERS: [&str; 7] = ["memory", "cpu", "cpuacct", "pids", "blkio", "freezer", "devices"];
+/// The controllers this step makes a container's cgroup in.
+pub const CONTROLLERS: [&str; 5] = ["memory", "cpu", "cpuacct", "pids", "blkio"];
+
+/// Every cgroup v1 controller the kernel has (cgroups(7)): the ones a
+/// mount may carry.
+pub const KNOWN: [&str; 14] = [
+    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
+    "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc",
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setup {
@@ -85,7 +91,7 @@ impl Hierarchies {
                 "cgroup" => {
                     let controllers: Vec<String> = options
                         .split(',')
-                        .filter(|option| CONTROLLERS.contains(option))
+                        .filter(|option| KNOWN.contains(option))
                         .map(String::from)
                         .collect();
                     if !controllers.is_empty() {

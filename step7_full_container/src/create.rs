@@ -46,6 +46,10 @@ use crate::process::{self, Lifetime};
 use crate::state::{self, State};
 use crate::{console, hooks, rootfs, security};
 
+/// Step 6's controllers, plus the freezer (`pause`) and the devices
+/// controller (which device nodes the container may open).
+const CONTROLLERS: [&str; 7] = ["memory", "cpu", "cpuacct", "pids", "blkio", "freezer", "devices"];
+
 pub struct Options<'a> {
     pub root: &'a Path,
     pub id: &'a str,
@@ -97,7 +101,7 @@ pub fn create(options: &Options) -> Result<State> {
         None => (Path::new("step7").join(options.id), true),
     };
     let hierarchies = Hierarchies::detect()?;
-    let cgroup = Cgroup::create_at(&hierarchies, &cgroup_path, &limits, own_parent)?;
+    let cgroup = Cgroup::create_at(&hierarchies, &cgroup_path, &limits, &CONTROLLERS, own_parent)?;
     let device_rules = linux.resources().as_ref().and_then(|r| r.devices().clone()).unwrap_or_default();
     match (hierarchies.setup, cgroup.controller_dir("devices")) {
         (crate::hierarchy::Setup::Unified, _) => {
@@ -183,9 +187,18 @@ fn systemd_path(path: &Path) -> Result<PathBuf> {
 /// Make the container's state directory, failing if it exists: two
 /// `create`s of one id cannot both win a mkdir.
 fn reserve(root: &Path, id: &str) -> Result<Reserved> {
-    std::fs::create_dir_all(root).with_context(|| format!("cannot create the state root {}", root.display()))?;
     let dir = state::dir(root, id);
-    match std::fs::create_dir(&dir) {
+    // Twice if need be: a `delete` of the last container may remove the
+    // empty root between our mkdirs.
+    let mut made = Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+    for _ in 0..2 {
+        std::fs::create_dir_all(root).with_context(|| format!("cannot create the state root {}", root.display()))?;
+        made = std::fs::create_dir(&dir);
+        if !matches!(&made, Err(err) if err.kind() == std::io::ErrorKind::NotFound) {
+            break;
+        }
+    }
+    match made {
         Ok(()) => Ok(Reserved(Some(dir))),
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
             bail!("a container named {id} already exists (remove it with `step7 delete {id}`)")

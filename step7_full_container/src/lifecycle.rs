@@ -95,6 +95,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     cgroup(&state).remove();
     let spec = load_spec(root, &state);
     std::fs::remove_dir_all(state::dir(root, id)).with_context(|| format!("cannot remove the state of {id}"))?;
+    // The root too, once the last container is gone (refused otherwise).
+    let _ = std::fs::remove_dir(root);
     let hooks = spec.and_then(|spec| spec.hooks().clone()).unwrap_or_default();
     if let Err(err) = hooks::run("poststop", hooks.poststop().as_ref(), &state.oci(Status::Stopped)) {
         eprintln!("step7: warning: {err:#}");
