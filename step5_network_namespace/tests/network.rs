@@ -203,8 +203,10 @@ fn a_killed_runtimes_lease_is_recovered() {
     let script = format!("{PRINT_ADDRESS}; exec sleep 30");
     let mut child = start(BIN, &net.args(&rootfs.arg(), &["sh", "-c", &script]));
     let (first, _rest) = first_line(&mut child);
+    let init = support::first_child(child.id());
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = finish(child);
+    support::reap(init);
     assert_eq!(net.leases(), [first.clone()], "the killed run's lease should still be on disk");
     let out = run(BIN, &net.args(&rootfs.arg(), &["sh", "-c", PRINT_ADDRESS]));
     assert_code(&out, 0);

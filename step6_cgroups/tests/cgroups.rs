@@ -125,8 +125,10 @@ fn a_killed_runtimes_cgroup_is_recovered() {
     let Some(rootfs) = Rootfs::new() else { return };
     let mut child = start(BIN, &args(&rootfs.arg(), &["--memory", "64m", "sh", "-c", "hostname; exec sleep 30"]));
     let id = first_line(&mut child);
+    let init = support::first_child(child.id());
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = finish(child);
+    support::reap(init);
     assert!(cgroup_dirs(&id).iter().any(|dir| dir.exists()), "the killed run's cgroup should still be there");
     assert_code(&run(BIN, &args(&rootfs.arg(), &["true"])), 0);
     for dir in cgroup_dirs(&id) {

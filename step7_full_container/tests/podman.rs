@@ -57,6 +57,17 @@ impl Drop for Podman {
         for parent in &self.made_parents {
             remove_empty_tree(parent);
         }
+        // conmon double-forks: it and the containers end up children of
+        // this test process (a subreaper). Reap them; this binary runs this
+        // one test, so waiting for any child takes nobody else's.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            match unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } {
+                -1 => break,
+                0 => std::thread::sleep(std::time::Duration::from_millis(20)),
+                _ => {}
+            }
+        }
     }
 }
 

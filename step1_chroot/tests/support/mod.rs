@@ -49,6 +49,7 @@ impl Rootfs {
             cannot_run("needs root (run the tests with sudo, as `make test` does)");
             return None;
         }
+        become_subreaper();
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "{}-test-{}-{}",
@@ -83,6 +84,35 @@ impl Drop for Rootfs {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+/// Orphans among this test process's descendants (a killed runtime's
+/// container, a detached one) are re-parented to it instead of to PID 1,
+/// so that the test can reap them with [`reap`]: a PID 1 that reaps slowly
+/// would leave zombies for the host-state check to find.
+pub fn become_subreaper() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    });
+}
+
+/// Wait (up to 10 s) for process `pid`, an orphan re-parented to this test
+/// process, and reap it.
+pub fn reap(pid: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } {
+            0 => std::thread::sleep(Duration::from_millis(10)),
+            _ => return, // reaped, or not ours (ECHILD)
+        }
+    }
+}
+
+/// The first child of process `pid` (the container process of a runtime).
+pub fn first_child(pid: u32) -> i32 {
+    let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    list.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(0)
 }
 
 /// step1_chroot/examples/chroot_escape.rs, compiled once per test binary,
