@@ -32,15 +32,11 @@ demo: rootfs
 	step1_chroot/tour.sh target/debug/step$(STEP) $(ROOTFS)
 
 # The suite runs real containers: it needs root, and under CI a test that
-# cannot run fails instead of skipping. Where the workplace's leakcheck is
-# present, it checks that the suite left the host as it found it.
-LEAKCHECK := $(wildcard ../shared/tools/leakcheck)
+# cannot run fails instead of skipping. .ci/hostcheck then checks that it
+# left the host as it found it (mounts, cgroups, links, netns, nft rules,
+# ip_forward, stray container processes).
 test:
-ifneq ($(LEAKCHECK),)
-	$(LEAKCHECK) -- $(MAKE) --no-print-directory test-suite
-else
-	$(MAKE) --no-print-directory test-suite
-endif
+	.ci/hostcheck -- $(MAKE) --no-print-directory test-suite
 
 test-suite: build
 	$(CARGO) test --workspace

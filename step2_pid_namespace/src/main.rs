@@ -26,6 +26,9 @@ fn run(cli: &Cli) -> Result<i32> {
     preflight::require_root("chroot(2) and namespaces")?;
     let rootfs = preflight::rootfs(cli.common.rootfs.as_deref())?;
 
+    // Signals meant for the container wait, blocked, for supervise to pass
+    // them on: before it, one would kill the runtime half-way.
+    init::block_signals()?;
     let namespaces = pid::NAMESPACE;
     let mut container = process::spawn(namespaces, || container(cli, &rootfs))?;
     container.started()?;

@@ -33,6 +33,9 @@ fn run(cli: &Cli) -> Result<i32> {
     let hostname = cli.hostname.clone().unwrap_or_else(|| id.to_string());
     uts::check_hostname(&hostname)?;
 
+    // Signals meant for the container wait, blocked, for supervise to pass
+    // them on: before it, one would kill the runtime half-way.
+    init::block_signals()?;
     let namespaces = pid::NAMESPACE | mount::NAMESPACE | uts::NAMESPACE;
     let mut container = process::spawn(namespaces, || container(cli, &rootfs, &hostname))?;
     container.started()?;

@@ -43,8 +43,8 @@ fn run(cli: &Cli) -> Result<i32> {
     let hostname = cli.hostname.clone().unwrap_or_else(|| id.to_string());
     uts::check_hostname(&hostname)?;
 
-    // From here on there is set-up to undo: a SIGTERM must wait for
-    // supervise (which passes it on), not kill the runtime half-way.
+    // Signals meant for the container wait, blocked, for supervise to pass
+    // them on: before it, one would kill the runtime half-way.
     init::block_signals()?;
     let mut network = network::prepare(&cli.network, id.as_str(), &hostname)?;
     let gate = Gate::new()?;

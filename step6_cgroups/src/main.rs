@@ -52,8 +52,8 @@ fn run(cli: &Cli) -> Result<i32> {
     let hierarchies = Hierarchies::detect()?;
     narrate!("cgroups: {}", hierarchies.setup);
 
-    // From here on there is set-up to undo: a SIGTERM must wait for
-    // supervise (which passes it on), not kill the runtime half-way.
+    // Signals meant for the container wait, blocked, for supervise to pass
+    // them on: before it, one would kill the runtime half-way.
     init::block_signals()?;
     let cgroup = Cgroup::create(&hierarchies, id.as_str(), &limits)?;
     let mut network = network::prepare(&cli.network, id.as_str(), &hostname)?;
