@@ -393,6 +393,17 @@ impl Cgroup {
         std::fs::read_to_string(self.path(controller, file)).ok()
     }
 
+    /// Whether this is a cgroup v2 cgroup.
+    pub fn is_v2(&self) -> bool {
+        self.version == Version::V2
+    }
+
+    /// Write `value` to `file` in `controller`'s directory (what a limit
+    /// of step 6 does; step 7 sets more of them from config.json).
+    pub fn set(&self, controller: &str, file: &str, value: &str) -> Result<()> {
+        self.write(controller, file, value)
+    }
+
     fn write(&self, controller: &str, file: &str, value: &str) -> Result<()> {
         let path = self.path(controller, file);
         crate::narrate!("echo {value} > {}", path.display());

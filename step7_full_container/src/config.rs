@@ -114,11 +114,6 @@ pub fn unsupported(spec: &Spec) -> Vec<&'static str> {
     check(linux.personality().is_some(), "linux.personality");
     check(linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()), "linux.netDevices");
     if let Some(resources) = linux.resources() {
-        if let Some(memory) = resources.memory() {
-            check(memory.reservation().is_some(), "linux.resources.memory.reservation");
-            check(memory.swappiness().is_some(), "linux.resources.memory.swappiness");
-            check(memory.disable_oom_killer() == Some(true), "linux.resources.memory.disableOOMKiller");
-        }
         if let Some(cpu) = resources.cpu() {
             check(cpu.cpus().as_ref().is_some_and(|c| !c.is_empty()), "linux.resources.cpu.cpus");
             check(cpu.mems().as_ref().is_some_and(|m| !m.is_empty()), "linux.resources.cpu.mems");
@@ -131,7 +126,6 @@ pub fn unsupported(spec: &Spec) -> Vec<&'static str> {
         check(resources.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()), "linux.resources.hugepageLimits");
         check(resources.network().is_some(), "linux.resources.network");
         check(resources.rdma().as_ref().is_some_and(|r| !r.is_empty()), "linux.resources.rdma");
-        check(resources.unified().as_ref().is_some_and(|u| !u.is_empty()), "linux.resources.unified");
     }
     fields
 }

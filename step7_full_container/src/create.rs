@@ -102,6 +102,7 @@ pub fn create(options: &Options) -> Result<State> {
     };
     let hierarchies = Hierarchies::detect()?;
     let cgroup = Cgroup::create_at(&hierarchies, &cgroup_path, &limits, &CONTROLLERS, own_parent)?;
+    set_more_resources(&cgroup, linux)?;
     let device_rules = linux.resources().as_ref().and_then(|r| r.devices().clone()).unwrap_or_default();
     match (hierarchies.setup, cgroup.controller_dir("devices")) {
         (crate::hierarchy::Setup::Unified, _) => {
@@ -205,6 +206,43 @@ fn reserve(root: &Path, id: &str) -> Result<Reserved> {
         }
         Err(err) => Err(err).with_context(|| format!("cannot create {}", dir.display())),
     }
+}
+
+/// The resources step 6 has no flag for: memory.reservation, swappiness
+/// and disableOOMKiller, and on cgroup v2 the raw `unified` map.
+fn set_more_resources(cgroup: &Cgroup, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let Some(resources) = linux.resources() else { return Ok(()) };
+    let v2 = cgroup.is_v2();
+    if let Some(memory) = resources.memory() {
+        if let Some(bytes) = memory.reservation().filter(|&b| b > 0) {
+            let file = if v2 { "memory.low" } else { "memory.soft_limit_in_bytes" };
+            cgroup.set("memory", file, &bytes.to_string()).context("config.json: linux.resources.memory.reservation")?;
+        }
+        match (memory.swappiness(), v2) {
+            (Some(swappiness), false) => cgroup
+                .set("memory", "memory.swappiness", &swappiness.to_string())
+                .context("config.json: linux.resources.memory.swappiness")?,
+            (Some(_), true) => eprintln!("step7: warning: config.json: linux.resources.memory.swappiness does not exist on cgroup v2; ignored"),
+            _ => {}
+        }
+        match (memory.disable_oom_killer(), v2) {
+            (Some(true), false) => cgroup
+                .set("memory", "memory.oom_control", "1")
+                .context("config.json: linux.resources.memory.disableOOMKiller")?,
+            (Some(true), true) => eprintln!("step7: warning: config.json: linux.resources.memory.disableOOMKiller does not exist on cgroup v2; ignored"),
+            _ => {}
+        }
+    }
+    for (file, value) in resources.unified().iter().flatten() {
+        if !v2 {
+            bail!("config.json: linux.resources.unified: needs cgroup v2, and this host's limits are v1");
+        }
+        if file.contains('/') || file.starts_with('.') {
+            bail!("config.json: linux.resources.unified: {file:?} is not a cgroup file name");
+        }
+        cgroup.set("memory", file, value).with_context(|| format!("config.json: linux.resources.unified[{file}]"))?;
+    }
+    Ok(())
 }
 
 /// linux.resources, as step 6's limits.

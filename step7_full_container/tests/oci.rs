@@ -509,6 +509,8 @@ fn config_features_behave_as_under_runc() {
             let caps = json!(["CAP_MKNOD"]);
             c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
         }), "mknod /tmp/kmsg c 1 11 && echo made; head -c 1 /tmp/kmsg >/dev/null 2>&1 && echo opened || echo refused; rm /tmp/kmsg; echo x > /dev/null && echo null works"),
+        ("memory reservation and swappiness", Box::new(|c| c["linux"]["resources"] = json!({"memory": {"reservation": 33554432, "swappiness": 10}})),
+            "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes /sys/fs/cgroup/memory/memory.swappiness 2>/dev/null || cat /sys/fs/cgroup/memory.low"),
         ("pids limit", Box::new(|c| c["linux"]["resources"] = json!({"pids": {"limit": 42}})), "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"),
     ];
     let runc_root = bundle.root.with_extension("runc");
