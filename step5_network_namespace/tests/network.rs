@@ -207,7 +207,7 @@ fn a_killed_runtimes_lease_is_recovered() {
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     let _ = finish(child);
     support::reap(init);
-    assert_eq!(net.leases(), [first.clone()], "the killed run's lease should still be on disk");
+    assert_eq!(net.leases(), std::slice::from_ref(&first), "the killed run's lease should still be on disk");
     let out = run(BIN, &net.args(&rootfs.arg(), &["sh", "-c", PRINT_ADDRESS]));
     assert_code(&out, 0);
     assert_eq!(stdout(&out).trim(), first, "the stale lease should have been taken back");

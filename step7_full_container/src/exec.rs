@@ -115,10 +115,21 @@ fn run(process: &Process, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>, con
     Err(anyhow::anyhow!("cannot execute {program:?}: {}", errno.desc()))
 }
 
+/// What `exec`'s flags say about the process to run.
+pub struct ProcessFlags<'a> {
+    /// `--process FILE`: the whole process, as engines pass it.
+    pub file: Option<&'a Path>,
+    pub args: &'a [String],
+    pub env: &'a [String],
+    pub cwd: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub tty: bool,
+}
+
 /// The process to exec: `--process FILE` (the "process" object of
-/// config.json, as engines pass it), or the container's own process with
-/// `args` and the flags' changes.
-pub fn process_from(root: &Path, id: &str, file: Option<&Path>, args: &[String], env: &[String], cwd: Option<&str>, user: Option<&str>, tty: bool) -> Result<Process> {
+/// config.json), or the container's own process with the flags' changes.
+pub fn process_from(root: &Path, id: &str, flags: &ProcessFlags) -> Result<Process> {
+    let ProcessFlags { file, args, env, cwd, user, tty } = *flags;
     if let Some(file) = file {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read --process {}", file.display()))?;
         return serde_json::from_str(&text).map_err(|err| anyhow::anyhow!("--process {}: line {}: {err}", file.display(), err.line()));

@@ -192,7 +192,15 @@ fn run(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Exec { process, detach, pid_file, tty, console_socket, env, cwd, user, id, command } => {
-            let process = step7::exec::process_from(&root, id, process.as_deref(), command, env, cwd.as_deref(), user.as_deref(), *tty)?;
+            let flags = step7::exec::ProcessFlags {
+                file: process.as_deref(),
+                args: command,
+                env,
+                cwd: cwd.as_deref(),
+                user: user.as_deref(),
+                tty: *tty,
+            };
+            let process = step7::exec::process_from(&root, id, &flags)?;
             init::block_signals()?;
             step7::exec::exec(&root, id, &process, *detach, pid_file.as_deref(), console_socket.as_deref())
         }

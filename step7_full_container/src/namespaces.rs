@@ -9,6 +9,7 @@
 //! - a new cgroup namespace takes the cgroup the process is in at that
 //!   moment as its root, so the container process unshares it only after
 //!   it was moved into its cgroup (crun and runc do the same).
+//!
 //! Read: namespaces(7), setns(2), cgroup_namespaces(7).
 
 use anyhow::{Context, Result};

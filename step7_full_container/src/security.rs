@@ -12,6 +12,7 @@
 //! - no_new_privs (PR_SET_NO_NEW_PRIVS): execve can no longer grant
 //!   privileges (setuid binaries, file capabilities);
 //! - a seccomp filter ([`crate::seccomp`]): which system calls it may make.
+//!
 //! The order matters: capabilities are needed to change user and to drop
 //! the bounding set, so they go last but one; seccomp goes last, or it
 //! could forbid the calls that do the rest.

@@ -426,7 +426,8 @@ fn domainname_is_set() {
 fn bad_bundles_name_the_field_and_leave_nothing() {
     let Some(bundle) = Bundle::new() else { return };
     let dir = bundle.dir.to_str().unwrap().to_string();
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(Change, &str)> = vec![
         (Box::new(|c: &mut Value| c["process"]["args"] = json!([])), "process.args"),
         (Box::new(|c: &mut Value| c["process"]["args"] = json!(["no-such-program"])), "process.args[0]"),
         (Box::new(|c: &mut Value| c["process"]["cwd"] = json!("relative")), "process.cwd"),
