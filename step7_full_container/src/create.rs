@@ -107,11 +107,7 @@ pub fn create(options: &Options) -> Result<State> {
     set_more_resources(&cgroup, linux)?;
     let device_rules = linux.resources().as_ref().and_then(|r| r.devices().clone()).unwrap_or_default();
     match (hierarchies.setup, cgroup.controller_dir("devices")) {
-        (crate::hierarchy::Setup::Unified, _) => {
-            if !device_rules.is_empty() {
-                eprintln!("step7: warning: linux.resources.devices is not enforced on cgroup v2 yet (it needs a BPF program)");
-            }
-        }
+        (crate::hierarchy::Setup::Unified, Some(dir)) => crate::devices::apply_v2(&dir, &device_rules)?,
         (_, Some(dir)) => crate::devices::apply(&dir, &device_rules)?,
         (_, None) => eprintln!("step7: warning: no devices cgroup on this host: device access is not restricted"),
     }

@@ -275,3 +275,106 @@ pub fn check_bad_input(bin: &str, rootfs: &Rootfs, extra: &[&str]) {
 }
 
 use std::os::unix::process::CommandExt;
+
+/// A small VM with a real cgroup v2 kernel, for the tests of code these
+/// hybrid machines cannot run: qemu (software emulation) boots Debian's
+/// kernel from /boot with an initramfs holding busybox, `binary` as
+/// /NAME, its shared libraries, the rootfs script, `extra` files, the
+/// VM's init (step6_cgroups/tests/v2vm/init) and `script` as /test.sh,
+/// which prints "RESULT name values..." lines and powers off. Returns the
+/// console, or `None` (after saying why) where the VM cannot run.
+pub mod vm {
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+
+    fn kernel() -> Option<PathBuf> {
+        let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
+            .ok()?
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+            .collect();
+        kernels.sort();
+        kernels.pop()
+    }
+
+    fn have(program: &str) -> bool {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    pub fn run(binary: &Path, name: &str, script: &Path, extra: &[(PathBuf, &str)]) -> Option<String> {
+        if !super::is_root() {
+            super::cannot_run("needs root (to read the kernel in /boot)");
+            return None;
+        }
+        let Some(kernel) = kernel() else {
+            super::cannot_run("no kernel in /boot: apt-get install linux-image-amd64");
+            return None;
+        };
+        for program in ["qemu-system-x86_64", "cpio"] {
+            if !have(program) {
+                super::cannot_run(&format!("{program} is missing: apt-get install qemu-system-x86 cpio"));
+                return None;
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("{name}-vm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let tree = dir.join("tree");
+        let copy = |from: &Path, to: &str| {
+            let target = tree.join(to.trim_start_matches('/'));
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(from, &target).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+        };
+        copy(Path::new("/bin/busybox"), "bin/busybox");
+        copy(binary, name);
+        copy(&super::workspace().join("step6_cgroups/tests/v2vm/init"), "init");
+        copy(script, "test.sh");
+        copy(&super::workspace().join("step1_chroot/mkrootfs.sh"), "mkrootfs.sh");
+        for (from, to) in extra {
+            copy(from, to);
+        }
+        // The binary's shared libraries, at the paths ldd names.
+        let ldd = Command::new("ldd").arg(binary).output().unwrap();
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            if let Some(path) = line.split_whitespace().find(|word| word.starts_with('/')) {
+                copy(Path::new(path), path);
+            }
+        }
+        let archive = dir.join("initramfs.cpio");
+        let pack = format!("cd {} && find . | cpio --quiet -o -H newc > {}", tree.display(), archive.display());
+        assert!(Command::new("sh").arg("-c").arg(pack).status().unwrap().success(), "cpio failed");
+
+        // Software emulation: KVM is not usable on these machines.
+        let child = Command::new("qemu-system-x86_64")
+            .args(["-accel", "tcg", "-m", "768", "-smp", "2", "-nographic", "-no-reboot", "-kernel"])
+            .arg(&kernel)
+            .arg("-initrd")
+            .arg(&archive)
+            .args(["-append", "console=ttyS0 panic=-1 quiet"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = super::finish_within(child, std::time::Duration::from_secs(300));
+        let _ = std::fs::remove_dir_all(&dir);
+        Some(String::from_utf8_lossy(&output.stdout).replace('\r', ""))
+    }
+
+    /// The values of the line "RESULT name ..." of a VM's console.
+    pub fn result(console: &str, name: &str) -> Vec<String> {
+        console
+            .lines()
+            // A line may start with the terminal codes the firmware printed.
+            .filter_map(|line| line.split_once("RESULT ").map(|(_, rest)| rest))
+            .find_map(|rest| rest.strip_prefix(name).filter(|r| r.is_empty() || r.starts_with(' ')))
+            .unwrap_or_else(|| panic!("no RESULT {name} in the VM's console:\n{console}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    }
+}
