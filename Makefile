@@ -6,6 +6,7 @@
 #   make test              every test, as root, then the guide
 #   make diff FROM=3 TO=4  what step 4 adds to step 3, and nothing else
 #   make guide             build the guide (guide/book/index.html)
+#   make bench             step7, runc and crun on the same bundle (hyperfine)
 #   make clean
 
 CARGO  ?= cargo
@@ -17,7 +18,7 @@ STEP   ?= $(NEWEST)
 # The directory of step N: step3 -> step3_mount_namespace.
 step_dir = $(wildcard step$(1)_*)
 
-.PHONY: all build rootfs demo test test-suite diff guide clean
+.PHONY: all build rootfs demo test test-suite diff guide bench clean
 
 all: build
 
@@ -54,6 +55,9 @@ diff:
 	done; \
 	only=$$(cd $$from && find . -path ./target -prune -o -type f -print | sed 's|^\./||' | while read f; do [ -e "../$$to/$$f" ] || echo "$$f"; done | tr '\n' ' '); \
 	[ -z "$$only" ] || echo "(not shown, still used through the $$from library: $$only)"
+
+bench:
+	step7_full_container/bench.sh
 
 guide:
 	guide/check-includes.sh
