@@ -239,7 +239,16 @@ struct ContainerFiles {
 impl ContainerFiles {
     fn write(state: &Path, id: &str, hostname: &str, address: Option<Ipv4Addr>, dns: &[Ipv4Addr]) -> Result<Self> {
         let dir = state.join("containers").join(id);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // Retried: another runtime's Drop may remove the empty parents
+        // between our mkdirs.
+        let mut made = std::fs::create_dir_all(&dir);
+        for _ in 0..3 {
+            if made.is_ok() {
+                break;
+            }
+            made = std::fs::create_dir_all(&dir);
+        }
+        made.with_context(|| format!("cannot create {}", dir.display()))?;
         let files = ContainerFiles { hosts: dir.join("hosts"), resolv_conf: dir.join("resolv.conf"), dir };
         std::fs::write(files.dir.join("owner"), crate::owner::owner())?;
         let own_line = match address {
@@ -255,6 +264,14 @@ impl ContainerFiles {
 impl Drop for ContainerFiles {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        // The state directory too, once nothing else is in it (remove_dir
+        // refuses otherwise): a host without containers keeps no trace.
+        if let Some(containers) = self.dir.parent() {
+            let _ = std::fs::remove_dir(containers);
+            if let Some(state) = containers.parent() {
+                let _ = std::fs::remove_dir(state);
+            }
+        }
     }
 }
 
