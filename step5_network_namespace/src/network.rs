@@ -160,6 +160,12 @@ impl Network {
     }
     // ANCHOR_END: connect
 
+    /// The container's own /etc/hosts and /etc/resolv.conf, on the host
+    /// (for a runtime that bind-mounts them through its own mount list).
+    pub fn files(&self) -> (&Path, &Path) {
+        (&self.files.hosts, &self.files.resolv_conf)
+    }
+
     /// The container's address on the bridge, if it has one.
     pub fn address(&self) -> Option<Ipv4Addr> {
         self.lease.as_ref().map(|lease| lease.address)

@@ -17,6 +17,7 @@ pub mod config;
 pub mod console;
 pub mod create;
 pub mod devices;
+pub mod docker;
 pub mod exec;
 pub mod hooks;
 pub mod idmap;

@@ -88,10 +88,13 @@ enum Command {
         force: bool,
         id: String,
     },
-    /// Create and start a container, wait for it, remove it
+    /// Create and start a container, wait for it, remove it: from a bundle
+    /// (`run [--bundle DIR] ID`, as runc), or docker-like from flags
+    /// (`run --rootfs DIR [flags] [CMD...]`)
     Run {
-        #[arg(long, short, default_value = ".")]
-        bundle: PathBuf,
+        /// The bundle [default: .]
+        #[arg(long, short)]
+        bundle: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         pid_file: Option<PathBuf>,
         /// Return once started, leaving the container running
@@ -102,7 +105,11 @@ enum Command {
         /// Receive the terminal's master over this socket
         #[arg(long, value_name = "SOCKET")]
         console_socket: Option<PathBuf>,
-        id: String,
+        #[command(flatten)]
+        docker: step7::docker::RunArgs,
+        /// ID (with a bundle), or CMD [ARGS...] (with --rootfs)
+        #[arg(trailing_var_arg = true, value_name = "ID | CMD")]
+        args: Vec<String>,
     },
     /// List containers
     List {
@@ -181,7 +188,17 @@ fn run(cli: &Cli) -> Result<i32> {
         }
         Command::Kill { all, id, signal } => lifecycle::kill(&root, id, lifecycle::parse_signal(signal)?, *all).map(|()| 0),
         Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
-        Command::Run { bundle, pid_file, detach, no_pivot, console_socket, id } => {
+        Command::Run { bundle, pid_file, detach, no_pivot, console_socket, docker, args } => {
+            if docker.rootfs.is_some() || docker.network.cleanup_network {
+                if *detach {
+                    anyhow::bail!("run -d with --rootfs is not there yet (it needs a monitor process); run it in the foreground");
+                }
+                return step7::docker::run(&root, docker, args);
+            }
+            let [id] = &args[..] else {
+                anyhow::bail!("usage: step7 run [--bundle DIR] ID (an OCI bundle), or step7 run --rootfs DIR [CMD...]");
+            };
+            let bundle = bundle.as_deref().unwrap_or(Path::new("."));
             let console_socket = console_socket.as_deref();
             let systemd_cgroup = cli.systemd_cgroup;
             let options = Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot, console_socket, systemd_cgroup };

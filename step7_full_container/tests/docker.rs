@@ -1,0 +1,104 @@
+//! Step 7's docker-like front end: `run --rootfs DIR [flags] CMD` builds a
+//! config.json from the flags and runs it through the same create/start.
+
+#[path = "../../step1_chroot/tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use support::{assert_code, run, stderr, stdout, Rootfs};
+
+const BIN: &str = env!("CARGO_BIN_EXE_step7");
+
+/// `step7 --root R run --rootfs ROOTFS ARGS...`, with a state root of its own.
+fn step7_run(rootfs: &Rootfs, args: &[&str]) -> std::process::Output {
+    let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
+    let mut all = vec!["--root", root.to_str().unwrap(), "run", "--rootfs", rootfs.path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = run(BIN, &all);
+    assert!(!root.exists() || std::fs::read_dir(&root).unwrap().next().is_none(), "state left in {}", root.display());
+    let _ = std::fs::remove_dir(&root);
+    out
+}
+
+#[test]
+fn flags_become_the_containers_config() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let volume = rootfs.path.with_extension("volume");
+    std::fs::create_dir_all(&volume).unwrap();
+    std::fs::write(volume.join("file"), "from the host\n").unwrap();
+    let mount = format!("{}:/data:ro", volume.display());
+    let script = "echo $FOO; pwd; cat file; hostname; id -u; id -g; \
+                  echo x 2>/dev/null > file || echo volume read-only; \
+                  touch /x 2>/dev/null || echo root read-only; \
+                  grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -s '\\t' ' '; \
+                  ls /sys/class/net";
+    let out = step7_run(&rootfs, &[
+        "--network", "none", "--name", "web-1", "-e", "FOO=bar", "-v", &mount, "-w", "/data",
+        "--user", "1000:1000", "--read-only", "--", "sh", "-c", script,
+    ]);
+    let _ = std::fs::remove_dir_all(&volume);
+    assert_code(&out, 0);
+    assert_eq!(
+        stdout(&out),
+        "bar\n/data\nfrom the host\nweb-1\n1000\n1000\nvolume read-only\nroot read-only\n\
+         CapEff: 0000000000000000\nNoNewPrivs: 1\nSeccomp: 2\nlo\n",
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Root in a docker-like container keeps Docker's capabilities, no more.
+#[test]
+fn root_gets_dockers_capability_set() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let out = step7_run(&rootfs, &["--network", "none", "sh", "-c", "grep CapEff /proc/self/status"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).split_whitespace().nth(1), Some("00000000a80425fb"), "{}", stderr(&out));
+}
+
+#[test]
+fn limits_and_exit_status() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let out = step7_run(&rootfs, &["--network", "none", "--memory", "32m", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
+    assert_code(&out, 137);
+    let out = step7_run(&rootfs, &["--network", "none", "--pids-limit", "20", "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; exit 3"]);
+    assert_code(&out, 3);
+    assert_eq!(stdout(&out), "20\n");
+}
+
+#[test]
+fn bridge_network_gives_an_address_and_leaves_nothing() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let args = ["--bridge", "s7test0", "--subnet", "172.31.70.0/24"];
+    let mut all = args.to_vec();
+    all.extend(["sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'; tail -1 /etc/hosts | cut -f1"]);
+    let out = step7_run(&rootfs, &all);
+    let mut cleanup = vec!["run", "--cleanup-network"];
+    cleanup.extend(args);
+    let removed = run(BIN, &cleanup);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "172.31.70.2/24\n172.31.70.2\n", "{}", stderr(&out));
+    assert_code(&removed, 0);
+}
+
+#[test]
+fn bad_flags_get_a_clear_error_and_leave_nothing() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    for (args, message) in [
+        (vec!["-v", "/nonexistent-dir:/data"], "no /nonexistent-dir on the host"),
+        (vec!["-v", "just-one-part"], "invalid -v"),
+        (vec!["-v", "/tmp:relative"], "must be an absolute path"),
+        (vec!["--user", "bob"], "invalid --user"),
+        (vec!["-e", "NOEQUALS"], "invalid -e"),
+        (vec!["--memory", "12xb"], "is not a size"),
+        (vec!["--name", "../escape"], "invalid container id"),
+        (vec!["-d"], "not there yet"),
+    ] {
+        let mut all = vec!["--network", "none"];
+        all.extend(args.iter().copied());
+        all.push("true");
+        let out = step7_run(&rootfs, &all);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+}
