@@ -9,8 +9,11 @@
 //! whichever command line asked for it. Networking is step 5's, around it:
 //! the address is leased before create, eth0 configured before start.
 //!
-//! This is the foreground part: `-d`, `logs`, `ps -a`, `rm`, `inspect` and
-//! `-p` need a monitor process that outlives the command, still to come.
+//! A detached container (`-d`) needs a process that outlives the command:
+//! a *monitor* (what conmon is for podman), which holds the network, waits
+//! for the container, records its exit status and removes its cgroup. Its
+//! output goes to a log file that `logs` reads. Stopped containers stay
+//! listed (`ps -a`) until `rm`, unless `--rm`.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -21,6 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::create::{self, Options};
 use crate::limits::LimitArgs;
 use crate::network::{self, NetworkArgs};
+use crate::state::Status;
 
 /// Docker's default capabilities: what a container's root keeps of root's
 /// powers (moby's oci/caps/defaults.go).
@@ -59,6 +63,9 @@ pub struct RunArgs {
     /// Remove the container when it ends (a foreground container always is)
     #[arg(long)]
     pub rm: bool,
+    /// Run in the background (the `run` command's -d, shared with runc's)
+    #[arg(skip)]
+    pub detach: bool,
     #[command(flatten)]
     pub network: NetworkArgs,
     #[command(flatten)]
@@ -182,31 +189,211 @@ pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
     crate::state::check_id(&id)?;
     let hostname = args.hostname.clone().unwrap_or_else(|| id.chars().take(12).collect());
     crate::uts::check_hostname(&hostname)?;
-
+    if crate::state::dir(root, &id).exists() {
+        bail!("a container named {id} already exists (remove it with `step7 rm {id}`)");
+    }
+    if args.detach {
+        return detach(root, args, command, &id, &hostname);
+    }
     crate::init::block_signals()?;
-    let mut net = network::prepare(&args.network, &id, &hostname)?;
-    let spec = spec(args, &hostname, command, Some(net.files()))?;
+    let (state, net) = start(root, args, command, &id, &hostname)?;
+    let code = crate::init::supervise(nix::unistd::Pid::from_raw(state.pid));
+    crate::lifecycle::delete(root, &id, true)?;
+    drop(net);
+    code
+}
+// ANCHOR_END: run
+
+/// Everything up to a started container: network, config, create, eth0,
+/// start. The caller holds the network until the container ends.
+fn start(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str) -> Result<(crate::state::State, network::Network)> {
+    let mut net = network::prepare(&args.network, id, hostname)?;
+    let spec = spec(args, hostname, command, Some(net.files()))?;
     // The bundle: a directory holding the config.json (the rootfs stays
     // where it is: root.path is absolute).
-    let bundle = root.join(".bundles").join(&id);
+    let bundle = root.join(".bundles").join(id);
     std::fs::create_dir_all(&bundle).with_context(|| format!("cannot create {}", bundle.display()))?;
     let _bundle = RemoveOnDrop(bundle.clone());
     std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
 
-    let options = Options { root, id: &id, bundle: &bundle, pid_file: None, no_pivot: false, console_socket: None, systemd_cgroup: false };
+    let options = Options { root, id, bundle: &bundle, pid_file: None, no_pivot: false, console_socket: None, systemd_cgroup: false };
     let state = create::create(&options)?;
     let started = net
-        .connect(nix::unistd::Pid::from_raw(state.pid), &id)
-        .and_then(|()| crate::lifecycle::start(root, &id));
+        .connect(nix::unistd::Pid::from_raw(state.pid), id)
+        .and_then(|()| crate::lifecycle::start(root, id));
     if let Err(err) = started {
-        let _ = crate::lifecycle::delete(root, &id, true);
+        let _ = crate::lifecycle::delete(root, id, true);
         return Err(err);
     }
-    let code = crate::init::supervise(nix::unistd::Pid::from_raw(state.pid));
-    crate::lifecycle::delete(root, &id, true)?;
+    Ok((state, net))
+}
+
+/// Where a detached container's output goes.
+pub fn log_path(root: &Path, id: &str) -> PathBuf {
+    root.join(".logs").join(format!("{id}.log"))
+}
+
+// ANCHOR: detach
+/// `run -d`: fork a monitor, in a session of its own, that starts the
+/// container with its stdout and stderr on the log file, tells us it
+/// started (or why not) over a pipe, then waits for it and cleans up.
+fn detach(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str) -> Result<i32> {
+    let log = log_path(root, id);
+    std::fs::create_dir_all(log.parent().unwrap())?;
+    let log_file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+    let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: single-threaded; the child becomes the monitor and exits.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(report_write);
+            let mut report = String::new();
+            std::io::Read::read_to_string(&mut std::fs::File::from(report_read), &mut report)?;
+            let _ = nix::sys::wait::waitpid(child, None);
+            if report.trim() != "started" {
+                let _ = std::fs::remove_file(&log);
+                bail!("{}", report.trim());
+            }
+            println!("{id}");
+            Ok(0)
+        }
+        nix::unistd::ForkResult::Child => {
+            drop(report_read);
+            // A session of its own, and a second fork so that the monitor
+            // is nobody's child but init's (or a subreaper's).
+            let _ = nix::unistd::setsid();
+            if let Ok(nix::unistd::ForkResult::Parent { .. }) = unsafe { nix::unistd::fork() } {
+                unsafe { libc::_exit(0) };
+            }
+            let null = std::fs::File::open("/dev/null").map(std::os::fd::OwnedFd::from);
+            unsafe {
+                if let Ok(null) = &null {
+                    libc::dup2(std::os::fd::AsRawFd::as_raw_fd(null), 0);
+                }
+                libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&log_file), 1);
+                libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&log_file), 2);
+            }
+            let code = monitor(root, args, command, id, hostname, report_write);
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+/// The monitor: start, report, wait, record the exit status, clean up.
+fn monitor(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str, report: std::os::fd::OwnedFd) -> i32 {
+    let mut report = std::fs::File::from(report);
+    let _ = crate::init::block_signals();
+    let (state, net) = match start(root, args, command, id, hostname) {
+        Ok(started) => started,
+        Err(err) => {
+            let _ = std::io::Write::write_all(&mut report, format!("{err:#}").as_bytes());
+            return 125;
+        }
+    };
+    let _ = std::io::Write::write_all(&mut report, b"started");
+    drop(report);
+    let code = crate::init::supervise(nix::unistd::Pid::from_raw(state.pid)).unwrap_or(125);
+    drop(net);
+    if args.rm {
+        let _ = crate::lifecycle::delete(root, id, true);
+        let _ = std::fs::remove_file(log_path(root, id));
+    } else {
+        // Stopped, and listed until `rm`: keep the state, free the rest.
+        let _ = std::fs::write(crate::state::dir(root, id).join("exit_code"), code.to_string());
+        crate::lifecycle::release_cgroup(root, id);
+    }
     code
 }
-// ANCHOR_END: run
+// ANCHOR_END: detach
+
+// ANCHOR: commands
+/// `ps [-a]`: the containers, docker-style.
+pub fn ps(root: &Path, all: bool) -> Result<()> {
+    println!("{:<16} {:<14} {:<30} CREATED", "CONTAINER", "STATUS", "COMMAND");
+    for state in crate::state::list(root) {
+        let status = state.status(root);
+        if status == Status::Stopped && !all {
+            continue;
+        }
+        let shown = match status {
+            Status::Stopped => format!("exited ({})", exit_code(root, &state.id).map_or("?".into(), |c| c.to_string())),
+            other => other.as_str().to_string(),
+        };
+        let command = state.spec(root).ok().and_then(|s| s.process().clone()).and_then(|p| p.args().clone()).unwrap_or_default().join(" ");
+        println!("{:<16} {:<14} {:<30} {}", state.id, shown, command.chars().take(30).collect::<String>(), state.created);
+    }
+    Ok(())
+}
+
+/// The exit status the monitor recorded.
+pub fn exit_code(root: &Path, id: &str) -> Option<i32> {
+    std::fs::read_to_string(crate::state::dir(root, id).join("exit_code")).ok()?.trim().parse().ok()
+}
+
+/// `logs [-f]`: the container's output; with `follow`, until it stops.
+pub fn logs(root: &Path, id: &str, follow: bool) -> Result<()> {
+    let state = crate::state::State::load(root, id)?;
+    let path = log_path(root, id);
+    let mut file = std::fs::File::open(&path).with_context(|| format!("{id} has no log (only detached containers have one)"))?;
+    let mut out = std::io::stdout();
+    loop {
+        std::io::copy(&mut file, &mut out)?;
+        std::io::Write::flush(&mut out)?;
+        if !follow || state.status(root) == Status::Stopped {
+            // One last read: what was written just before it stopped.
+            std::io::copy(&mut file, &mut out)?;
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `stop [-t SECS]`: SIGTERM, then SIGKILL if it is still there after
+/// `timeout`.
+pub fn stop(root: &Path, id: &str, timeout: u64) -> Result<()> {
+    let state = crate::state::State::load(root, id)?;
+    if state.status(root) == Status::Stopped {
+        return Ok(());
+    }
+    let pid = nix::unistd::Pid::from_raw(state.pid);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    while state.is_alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if state.is_alive() {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    Ok(())
+}
+
+/// `rm [-f]`: remove a stopped container (or, with `force`, kill it
+/// first), its state and its log.
+pub fn rm(root: &Path, id: &str, force: bool) -> Result<()> {
+    let state = crate::state::State::load(root, id)?;
+    if state.status(root) != Status::Stopped && !force {
+        bail!("container {id} is {}: stop it first, or use rm -f", state.status(root).as_str());
+    }
+    crate::lifecycle::delete(root, id, true)?;
+    let _ = std::fs::remove_file(log_path(root, id));
+    let _ = std::fs::remove_dir(root.join(".logs"));
+    let _ = std::fs::remove_dir(root);
+    Ok(())
+}
+
+/// `inspect`: what is known of a container, as JSON.
+pub fn inspect(root: &Path, id: &str) -> Result<serde_json::Value> {
+    let state = crate::state::State::load(root, id)?;
+    let status = state.status(root);
+    Ok(json!({
+        "Id": state.id,
+        "State": state.oci(status),
+        "ExitCode": exit_code(root, id),
+        "LogPath": log_path(root, id),
+        "Cgroup": state.cgroup,
+        "Config": state.spec(root).ok(),
+    }))
+}
+// ANCHOR_END: commands
 
 /// Removes a directory when dropped.
 struct RemoveOnDrop(PathBuf);

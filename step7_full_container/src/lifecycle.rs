@@ -119,6 +119,14 @@ fn wait_for_execve(state: &State) {
     }
 }
 
+/// Remove the cgroup of a container that has ended, keeping its state (a
+/// stopped docker-like container stays listed until `rm`).
+pub fn release_cgroup(root: &Path, id: &str) {
+    if let Ok(state) = State::load(root, id) {
+        cgroup(&state).remove();
+    }
+}
+
 /// The container's cgroup, as `create` made it (left in place when
 /// dropped).
 fn cgroup(state: &State) -> Cgroup {

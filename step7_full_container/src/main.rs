@@ -117,8 +117,34 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// List a container's processes (their PIDs on the host)
-    Ps { id: String },
+    /// With an ID: the container's processes (their PIDs on the host), as
+    /// runc; without: the containers, as docker (running ones, -a all)
+    Ps {
+        #[arg(short, long)]
+        all: bool,
+        id: Option<String>,
+    },
+    /// A detached container's output
+    Logs {
+        /// Keep following it until the container stops
+        #[arg(short, long)]
+        follow: bool,
+        id: String,
+    },
+    /// Stop a container: SIGTERM, then SIGKILL after the timeout
+    Stop {
+        #[arg(short = 't', long = "time", default_value = "10")]
+        timeout: u64,
+        id: String,
+    },
+    /// Remove a stopped container (-f: also a running one)
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// What is known of a container, as JSON
+    Inspect { id: String },
     /// Run another process in a running container
     Exec {
         /// The process, as the "process" object of config.json
@@ -190,10 +216,9 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
         Command::Run { bundle, pid_file, detach, no_pivot, console_socket, docker, args } => {
             if docker.rootfs.is_some() || docker.network.cleanup_network {
-                if *detach {
-                    anyhow::bail!("run -d with --rootfs is not there yet (it needs a monitor process); run it in the foreground");
-                }
-                return step7::docker::run(&root, docker, args);
+                let mut docker = docker.clone();
+                docker.detach |= *detach;
+                return step7::docker::run(&root, &docker, args);
             }
             let [id] = &args[..] else {
                 anyhow::bail!("usage: step7 run [--bundle DIR] ID (an OCI bundle), or step7 run --rootfs DIR [CMD...]");
@@ -227,10 +252,19 @@ fn run(cli: &Cli) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
         }
-        Command::Ps { id } => {
+        Command::Ps { all, id: Some(id) } => {
+            let _ = all;
             for pid in lifecycle::ps(&root, id)? {
                 println!("{pid}");
             }
+            Ok(0)
+        }
+        Command::Ps { all, id: None } => step7::docker::ps(&root, *all).map(|()| 0),
+        Command::Logs { follow, id } => step7::docker::logs(&root, id, *follow).map(|()| 0),
+        Command::Stop { timeout, id } => step7::docker::stop(&root, id, *timeout).map(|()| 0),
+        Command::Rm { force, id } => step7::docker::rm(&root, id, *force).map(|()| 0),
+        Command::Inspect { id } => {
+            println!("{}", serde_json::to_string_pretty(&step7::docker::inspect(&root, id)?)?);
             Ok(0)
         }
     }

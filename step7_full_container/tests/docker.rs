@@ -92,7 +92,6 @@ fn bad_flags_get_a_clear_error_and_leave_nothing() {
         (vec!["-e", "NOEQUALS"], "invalid -e"),
         (vec!["--memory", "12xb"], "is not a size"),
         (vec!["--name", "../escape"], "invalid container id"),
-        (vec!["-d"], "not there yet"),
     ] {
         let mut all = vec!["--network", "none"];
         all.extend(args.iter().copied());
@@ -100,5 +99,100 @@ fn bad_flags_get_a_clear_error_and_leave_nothing() {
         let out = step7_run(&rootfs, &all);
         assert_ne!(out.status.code(), Some(0), "{args:?}");
         assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// `step7 --root R ARGS...` with the given state root.
+fn step7(root: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--root", root.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(BIN, &all)
+}
+
+fn wait_until(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The docker-like lifecycle: run -d, ps, logs, exec, stop, ps -a,
+/// inspect, rm, and nothing left.
+#[test]
+fn detached_lifecycle_run_ps_logs_exec_stop_rm() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
+    let rootfs_dir = rootfs.path.to_str().unwrap();
+    let out = step7(&root, &["run", "-d", "--rootfs", rootfs_dir, "--network", "none", "--name", "bg", "--memory", "64m",
+        "--", "sh", "-c", "echo to-stdout; echo to-stderr >&2; trap 'echo bye; exit 7' TERM; while :; do sleep 0.1; done"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "bg\n");
+    assert!(stdout(&step7(&root, &["ps"])).contains("bg               running"), "{}", stdout(&step7(&root, &["ps"])));
+    wait_until("the log has both lines", || stdout(&step7(&root, &["logs", "bg"])).contains("to-stderr"));
+    assert_eq!(stdout(&step7(&root, &["exec", "bg", "hostname"])), "bg\n");
+    let out = step7(&root, &["run", "-d", "--rootfs", rootfs_dir, "--network", "none", "--name", "bg", "true"]);
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+
+    assert_code(&step7(&root, &["stop", "-t", "5", "bg"]), 0);
+    wait_until("ps -a shows it exited", || stdout(&step7(&root, &["ps", "-a"])).contains("exited (7)"));
+    assert!(!stdout(&step7(&root, &["ps"])).contains("bg "), "a stopped container in ps without -a");
+    assert!(stdout(&step7(&root, &["logs", "bg"])).ends_with("bye\n"));
+    let inspect: serde_json::Value = serde_json::from_str(&stdout(&step7(&root, &["inspect", "bg"]))).unwrap();
+    assert_eq!(inspect["ExitCode"], 7);
+    assert_eq!(inspect["State"]["status"], "stopped");
+    // Its cgroup went with it; the state stays until rm.
+    let hierarchies = step7::hierarchy::Hierarchies::detect().unwrap();
+    for (_, mount) in &hierarchies.v1 {
+        assert!(!mount.join("step7/bg").exists(), "cgroup left in {}", mount.display());
+    }
+    assert_code(&step7(&root, &["rm", "bg"]), 0);
+    assert!(stderr(&step7(&root, &["inspect", "bg"])).contains("no container named bg"));
+    assert!(!root.exists(), "state left in {}", root.display());
+}
+
+/// --rm: the container is gone as soon as it ends.
+#[test]
+fn detached_with_rm_removes_itself() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
+    let out = step7(&root, &["run", "-d", "--rm", "--rootfs", rootfs.path.to_str().unwrap(), "--network", "none", "--name", "brief", "true"]);
+    assert_code(&out, 0);
+    wait_until("the container removed itself", || !root.join("brief").exists());
+    assert!(stdout(&step7(&root, &["ps", "-a"])).lines().count() == 1);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A SIGKILLed monitor: ps still tells the truth, and rm -f cleans up.
+#[test]
+fn a_killed_monitor_leaves_state_that_rm_f_cleans() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
+    let out = step7(&root, &["run", "-d", "--rootfs", rootfs.path.to_str().unwrap(), "--network", "none", "--name", "orphan", "sleep", "30"]);
+    assert_code(&out, 0);
+    let state: serde_json::Value = serde_json::from_str(&stdout(&step7(&root, &["state", "orphan"]))).unwrap();
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let monitor: i32 = status.lines().find_map(|l| l.strip_prefix("PPid:")).unwrap().trim().parse().unwrap();
+    unsafe { libc::kill(monitor, libc::SIGKILL) };
+    support::reap(monitor);
+    assert!(stdout(&step7(&root, &["ps"])).contains("orphan           running"));
+    assert_code(&step7(&root, &["rm", "-f", "orphan"]), 0);
+    support::reap(pid);
+    let hierarchies = step7::hierarchy::Hierarchies::detect().unwrap();
+    for (_, mount) in &hierarchies.v1 {
+        assert!(!mount.join("step7/orphan").exists(), "cgroup left in {}", mount.display());
+    }
+    assert!(!root.exists(), "state left in {}", root.display());
+}
+
+#[test]
+fn unknown_containers_are_named_in_the_error() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
+    for command in [vec!["logs", "ghost"], vec!["stop", "ghost"], vec!["rm", "ghost"], vec!["inspect", "ghost"], vec!["exec", "ghost", "true"]] {
+        let out = step7(&root, &command);
+        assert_ne!(out.status.code(), Some(0), "{command:?}");
+        assert!(stderr(&out).contains("no container named ghost"), "{command:?}: {}", stderr(&out));
     }
 }
