@@ -107,7 +107,8 @@ fn iptables_rule(action: &str, bridge: &str, subnet: &Subnet) -> Vec<String> {
         .to_vec()
 }
 
-fn nft(ruleset: &str) -> Result<()> {
+/// Apply `ruleset` with `nft -f -`, narrated.
+pub fn nft(ruleset: &str) -> Result<()> {
     crate::narrate!("nft -f - <<EOF\n{ruleset}EOF");
     let mut child = Command::new("nft")
         .args(["-f", "-"])

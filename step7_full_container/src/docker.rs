@@ -63,6 +63,9 @@ pub struct RunArgs {
     /// Remove the container when it ends (a foreground container always is)
     #[arg(long)]
     pub rm: bool,
+    /// Publish a port, HOST:CONTAINER[/udp] (repeatable; needs the bridge)
+    #[arg(short = 'p', long = "publish", value_name = "HOST:CTR")]
+    pub publish: Vec<crate::ports::Port>,
     /// Run in the background (the `run` command's -d, shared with runc's)
     #[arg(skip)]
     pub detach: bool,
@@ -182,6 +185,9 @@ pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
         return Ok(0);
     }
     args.limits.parse()?;
+    if !args.publish.is_empty() && args.network.network == network::Mode::None {
+        bail!("-p needs a network to publish on: drop --network none");
+    }
     let id = match &args.name {
         Some(name) => name.clone(),
         None => crate::id::ContainerId::random()?.to_string(),
@@ -196,17 +202,23 @@ pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
         return detach(root, args, command, &id, &hostname);
     }
     crate::init::block_signals()?;
-    let (state, net) = start(root, args, command, &id, &hostname)?;
+    let (state, net, ports) = start(root, args, command, &id, &hostname)?;
     let code = crate::init::supervise(nix::unistd::Pid::from_raw(state.pid));
     crate::lifecycle::delete(root, &id, true)?;
-    drop(net);
+    drop((ports, net));
     code
 }
 // ANCHOR_END: run
 
 /// Everything up to a started container: network, config, create, eth0,
 /// start. The caller holds the network until the container ends.
-fn start(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str) -> Result<(crate::state::State, network::Network)> {
+fn start(
+    root: &Path,
+    args: &RunArgs,
+    command: &[String],
+    id: &str,
+    hostname: &str,
+) -> Result<(crate::state::State, network::Network, Option<crate::ports::Published>)> {
     let mut net = network::prepare(&args.network, id, hostname)?;
     let spec = spec(args, hostname, command, Some(net.files()))?;
     // The bundle: a directory holding the config.json (the rootfs stays
@@ -218,14 +230,20 @@ fn start(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &s
 
     let options = Options { root, id, bundle: &bundle, pid_file: None, no_pivot: false, console_socket: None, systemd_cgroup: false };
     let state = create::create(&options)?;
-    let started = net
-        .connect(nix::unistd::Pid::from_raw(state.pid), id)
-        .and_then(|()| crate::lifecycle::start(root, id));
-    if let Err(err) = started {
-        let _ = crate::lifecycle::delete(root, id, true);
-        return Err(err);
+    let started = net.connect(nix::unistd::Pid::from_raw(state.pid), id).and_then(|()| {
+        let address = net.address();
+        let ports = address.map(|a| crate::ports::publish(id, a, &args.publish)).transpose()?.flatten();
+        crate::lifecycle::start(root, id)?;
+        Ok(ports)
+    });
+    match started {
+        Ok(ports) => Ok((state, net, ports)),
+        Err(err) => {
+            let _ = crate::lifecycle::delete(root, id, true);
+            crate::ports::unpublish(id);
+            Err(err)
+        }
     }
-    Ok((state, net))
 }
 
 /// Where a detached container's output goes.
@@ -282,7 +300,7 @@ fn detach(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &
 fn monitor(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str, report: std::os::fd::OwnedFd) -> i32 {
     let mut report = std::fs::File::from(report);
     let _ = crate::init::block_signals();
-    let (state, net) = match start(root, args, command, id, hostname) {
+    let (state, net, ports) = match start(root, args, command, id, hostname) {
         Ok(started) => started,
         Err(err) => {
             let _ = std::io::Write::write_all(&mut report, format!("{err:#}").as_bytes());
@@ -292,7 +310,7 @@ fn monitor(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: 
     let _ = std::io::Write::write_all(&mut report, b"started");
     drop(report);
     let code = crate::init::supervise(nix::unistd::Pid::from_raw(state.pid)).unwrap_or(125);
-    drop(net);
+    drop((ports, net));
     if args.rm {
         let _ = crate::lifecycle::delete(root, id, true);
         let _ = std::fs::remove_file(log_path(root, id));
@@ -374,6 +392,8 @@ pub fn rm(root: &Path, id: &str, force: bool) -> Result<()> {
         bail!("container {id} is {}: stop it first, or use rm -f", state.status(root).as_str());
     }
     crate::lifecycle::delete(root, id, true)?;
+    // A killed monitor could not unpublish its ports.
+    crate::ports::unpublish(id);
     let _ = std::fs::remove_file(log_path(root, id));
     let _ = std::fs::remove_dir(root.join(".logs"));
     let _ = std::fs::remove_dir(root);

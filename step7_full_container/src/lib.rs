@@ -23,6 +23,7 @@ pub mod hooks;
 pub mod idmap;
 pub mod lifecycle;
 pub mod namespaces;
+pub mod ports;
 pub mod rootfs;
 pub mod seccomp;
 pub mod sealed;

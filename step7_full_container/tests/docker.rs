@@ -92,6 +92,8 @@ fn bad_flags_get_a_clear_error_and_leave_nothing() {
         (vec!["-e", "NOEQUALS"], "invalid -e"),
         (vec!["--memory", "12xb"], "is not a size"),
         (vec!["--name", "../escape"], "invalid container id"),
+        (vec!["-p", "8080"], "invalid -p"),
+        (vec!["-p", "8080:80"], "-p needs a network"),
     ] {
         let mut all = vec!["--network", "none"];
         all.extend(args.iter().copied());
@@ -195,4 +197,40 @@ fn unknown_containers_are_named_in_the_error() {
         assert_ne!(out.status.code(), Some(0), "{command:?}");
         assert!(stderr(&out).contains("no container named ghost"), "{command:?}: {}", stderr(&out));
     }
+}
+
+/// -p: a connection from the host to one of its own addresses (here the
+/// bridge's) and the published port reaches the container's port; the
+/// rule goes with the container.
+#[test]
+fn a_published_port_is_reached_from_the_host() {
+    use std::io::Read;
+    let Some(rootfs) = Rootfs::new() else { return };
+    let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
+    let network = ["--bridge", "s7test2", "--subnet", "172.31.73.0/24"];
+    let mut args = vec!["run", "-d", "--rootfs", rootfs.path.to_str().unwrap(), "--name", "pub", "-p", "18081:80"];
+    args.extend(network);
+    args.extend(["--", "sh", "-c", "while :; do echo hello-published | nc -l -p 80; done"]);
+    assert_code(&step7(&root, &args), 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let answer = loop {
+        let attempt = std::net::TcpStream::connect("172.31.73.1:18081").and_then(|mut stream| {
+            let mut text = String::new();
+            stream.read_to_string(&mut text).map(|_| text)
+        });
+        match attempt {
+            Ok(text) if !text.is_empty() => break text,
+            _ if std::time::Instant::now() > deadline => panic!("the published port did not answer"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    let state: serde_json::Value = serde_json::from_str(&stdout(&step7(&root, &["state", "pub"]))).unwrap();
+    assert_code(&step7(&root, &["rm", "-f", "pub"]), 0);
+    support::reap(state["pid"].as_i64().unwrap_or(0) as i32);
+    let mut cleanup = vec!["run", "--cleanup-network"];
+    cleanup.extend(network);
+    assert_code(&step7(&root, &cleanup), 0);
+    assert_eq!(answer.trim(), "hello-published");
+    let rules = std::process::Command::new("nft").args(["list", "ruleset"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&rules.stdout).contains("step7_ports_pub"), "the DNAT rule is left");
 }
