@@ -63,6 +63,18 @@ pub struct RunArgs {
     /// Remove the container when it ends (a foreground container always is)
     #[arg(long)]
     pub rm: bool,
+    /// Add a capability to Docker's default set (CAP_ prefix optional; ALL)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from it (ALL for every one)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// seccomp=unconfined, or no-new-privileges[=true|false]
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// A resource limit, NAME=SOFT[:HARD] (e.g. nofile=1024:2048)
+    #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
     /// Publish a port, HOST:CONTAINER[/udp] (repeatable; needs the bridge)
     #[arg(short = 'p', long = "publish", value_name = "HOST:CTR")]
     pub publish: Vec<crate::ports::Port>,
@@ -93,6 +105,77 @@ fn volume(text: &str) -> Result<serde_json::Value> {
     Ok(json!({"destination": destination, "type": "bind", "source": source, "options": options}))
 }
 
+// ANCHOR: capabilities
+/// Docker's set, with `--cap-add` and `--cap-drop` applied (drop first,
+/// so `--cap-drop ALL --cap-add NET_RAW` keeps exactly one).
+fn capabilities(add: &[String], drop: &[String]) -> Result<Vec<String>> {
+    let name = |text: &str| {
+        let upper = text.to_ascii_uppercase();
+        let name = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+        if name != "CAP_ALL" && name.parse::<caps::Capability>().is_err() {
+            bail!("unknown capability {text:?} (see capabilities(7))");
+        }
+        Ok(name)
+    };
+    let mut set: Vec<String> = DOCKER_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+    for text in drop {
+        let cap = name(text)?;
+        set.retain(|c| cap != "CAP_ALL" && *c != cap);
+    }
+    for text in add {
+        let cap = name(text)?;
+        if cap == "CAP_ALL" {
+            set = caps::all().iter().map(|c| c.to_string()).collect();
+        } else if !set.contains(&cap) {
+            set.push(cap);
+        }
+    }
+    Ok(set)
+}
+// ANCHOR_END: capabilities
+
+/// What `--security-opt` may turn off; everything is on by default.
+struct Security {
+    seccomp: bool,
+    /// (Installing a seccomp filter sets no_new_privs too.)
+    no_new_privileges: bool,
+    /// The masked and read-only paths of /proc and /sys.
+    system_paths: bool,
+}
+
+fn security_options(options: &[String]) -> Result<Security> {
+    let mut security = Security { seccomp: true, no_new_privileges: true, system_paths: true };
+    for option in options {
+        match option.replace(':', "=").as_str() {
+            "seccomp=unconfined" => security.seccomp = false,
+            "no-new-privileges" | "no-new-privileges=true" => security.no_new_privileges = true,
+            "no-new-privileges=false" => security.no_new_privileges = false,
+            "systempaths=unconfined" => security.system_paths = false,
+            _ => bail!(
+                "unsupported --security-opt {option:?}: seccomp=unconfined, no-new-privileges[=true|false] \
+                 or systempaths=unconfined"
+            ),
+        }
+    }
+    Ok(security)
+}
+
+/// `--ulimit nofile=1024:2048` as an rlimit of config.json.
+fn ulimit(text: &str) -> Result<serde_json::Value> {
+    let hint = || format!("invalid --ulimit {text:?}: write NAME=SOFT[:HARD], e.g. nofile=1024:2048");
+    let (name, values) = text.split_once('=').with_context(hint)?;
+    let (soft, hard) = values.split_once(':').unwrap_or((values, values));
+    let (soft, hard): (u64, u64) = (soft.parse().with_context(hint)?, hard.parse().with_context(hint)?);
+    if soft > hard {
+        bail!("invalid --ulimit {text:?}: the soft limit is above the hard one");
+    }
+    let known = ["cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile", "memlock", "as", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"];
+    if !known.contains(&name) {
+        bail!("invalid --ulimit {text:?}: {name} is not a resource limit (see getrlimit(2))");
+    }
+    Ok(json!({"type": format!("RLIMIT_{}", name.to_ascii_uppercase()), "soft": soft, "hard": hard}))
+}
+
 /// `--user UID[:GID]`, numbers.
 fn user(text: &str) -> Result<(u32, u32)> {
     let (uid, gid) = text.split_once(':').unwrap_or((text, "0"));
@@ -117,7 +200,14 @@ pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Optio
         }
         env.push(variable.clone());
     }
-    let caps = json!(DOCKER_CAPABILITIES);
+    let caps = json!(capabilities(&args.cap_add, &args.cap_drop)?);
+    let security = security_options(&args.security_opt)?;
+    let mut rlimits = vec![json!({"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024})];
+    for text in &args.ulimit {
+        let limit = ulimit(text)?;
+        rlimits.retain(|r| r["type"] != limit["type"]);
+        rlimits.push(limit);
+    }
     config["process"] = json!({
         "terminal": false,
         "args": command,
@@ -125,8 +215,8 @@ pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Optio
         "cwd": args.workdir.as_deref().unwrap_or("/"),
         "user": {"uid": 0, "gid": 0},
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-        "noNewPrivileges": true,
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "noNewPrivileges": security.no_new_privileges,
+        "rlimits": rlimits,
     });
     if let Some(text) = &args.user {
         let (uid, gid) = user(text)?;
@@ -160,7 +250,13 @@ pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Optio
         resources["pids"] = json!({"limit": pids});
     }
     config["linux"]["resources"] = resources;
-    config["linux"]["seccomp"] = serde_json::to_value(crate::seccomp::docker_default())?;
+    if security.seccomp {
+        config["linux"]["seccomp"] = serde_json::to_value(crate::seccomp::docker_default())?;
+    }
+    if !security.system_paths {
+        config["linux"]["maskedPaths"] = json!([]);
+        config["linux"]["readonlyPaths"] = json!([]);
+    }
     let mut spec: Spec = serde_json::from_value(config).context("building the container's config")?;
     if let Some(linux) = spec.linux_mut() {
         let mut namespaces = linux.namespaces().clone().unwrap_or_default();

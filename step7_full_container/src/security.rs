@@ -38,6 +38,7 @@ pub fn apply(process: &Process, seccomp: Option<&oci_spec::runtime::LinuxSeccomp
     // chdir as root, who may enter any directory, then check it worked.
     nix::unistd::chdir(process.cwd())
         .with_context(|| format!("config.json: process.cwd: cannot enter {}", process.cwd().display()))?;
+    verify_cwd()?;
     let capabilities = process.capabilities().clone().unwrap_or_default();
     drop_bounding(&capabilities)?;
     set_user(process)?;
@@ -150,6 +151,20 @@ fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
     crate::narrate!("capset: {} effective capabilities", effective.len());
     Ok(())
 }
+
+// ANCHOR: verify_cwd
+/// The working directory must be inside the container's root. A cwd of
+/// /proc/self/fd/N, N a descriptor the runtime still held of a host
+/// directory, put runc's containers on the host's file system
+/// (CVE-2024-21626). getcwd(2) cannot name a directory outside the root:
+/// it fails with ENOENT, or returns "(unreachable)...".
+fn verify_cwd() -> Result<()> {
+    match nix::unistd::getcwd() {
+        Ok(cwd) if cwd.is_absolute() => Ok(()),
+        _ => bail!("config.json: process.cwd: the working directory is outside the container; refusing to start"),
+    }
+}
+// ANCHOR_END: verify_cwd
 
 /// Close every file descriptor above stderr, or mark it close-on-exec:
 /// nothing the runtime had open may reach the container. A leaked
