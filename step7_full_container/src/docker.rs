@@ -294,6 +294,8 @@ pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
     if crate::state::dir(root, &id).exists() {
         bail!("a container named {id} already exists (remove it with `step7 rm {id}`)");
     }
+    // Every flag checked before anything (a lease, a bridge) is made.
+    spec(args, &hostname, command, None)?;
     if args.detach {
         return detach(root, args, command, &id, &hostname);
     }
