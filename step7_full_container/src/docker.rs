@@ -63,6 +63,13 @@ pub struct RunArgs {
     /// Remove the container when it ends (a foreground container always is)
     #[arg(long)]
     pub rm: bool,
+    /// Give the container a terminal (this command becomes its screen and
+    /// keyboard)
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Keep stdin open (it always is: the container inherits it)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
     /// Add a capability to Docker's default set (CAP_ prefix optional; ALL)
     #[arg(long = "cap-add", value_name = "CAP")]
     pub cap_add: Vec<String>,
@@ -194,6 +201,9 @@ pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Optio
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
         format!("HOSTNAME={hostname}"),
     ];
+    if args.tty {
+        env.push("TERM=xterm".to_string());
+    }
     for variable in &args.env {
         if !variable.contains('=') {
             bail!("invalid -e {variable:?}: write KEY=VALUE");
@@ -209,7 +219,7 @@ pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Optio
         rlimits.push(limit);
     }
     config["process"] = json!({
-        "terminal": false,
+        "terminal": args.tty,
         "args": command,
         "env": env,
         "cwd": args.workdir.as_deref().unwrap_or("/"),
@@ -218,6 +228,13 @@ pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Optio
         "noNewPrivileges": security.no_new_privileges,
         "rlimits": rlimits,
     });
+    if args.tty {
+        // The terminal starts with our window's size (the runtime passes
+        // changes on later).
+        if let Some((rows, cols)) = crate::terminal::window_size() {
+            config["process"]["consoleSize"] = json!({"height": rows, "width": cols});
+        }
+    }
     if let Some(text) = &args.user {
         let (uid, gid) = user(text)?;
         config["process"]["user"] = json!({"uid": uid, "gid": gid});
@@ -297,11 +314,21 @@ pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
     // Every flag checked before anything (a lease, a bridge) is made.
     spec(args, &hostname, command, None)?;
     if args.detach {
+        if args.tty {
+            bail!("-t with -d is not supported yet: a detached container has no terminal to attach to");
+        }
         return detach(root, args, command, &id, &hostname);
     }
     crate::init::block_signals()?;
-    let (state, net, ports) = start(root, args, command, &id, &hostname)?;
+    let (state, net, ports, master) = start(root, args, command, &id, &hostname)?;
+    // -t: this command is the container's terminal from here on.
+    let raw = master.as_ref().map(|_| crate::terminal::RawMode::enter());
+    let screen = master.map(crate::terminal::proxy);
     let code = crate::init::supervise(nix::unistd::Pid::from_raw(state.pid));
+    if let Some(screen) = screen {
+        let _ = screen.join();
+    }
+    drop(raw);
     crate::lifecycle::delete(root, &id, true)?;
     drop((ports, net));
     code
@@ -310,13 +337,14 @@ pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
 
 /// Everything up to a started container: network, config, create, eth0,
 /// start. The caller holds the network until the container ends.
+#[allow(clippy::type_complexity)]
 fn start(
     root: &Path,
     args: &RunArgs,
     command: &[String],
     id: &str,
     hostname: &str,
-) -> Result<(crate::state::State, network::Network, Option<crate::ports::Published>)> {
+) -> Result<(crate::state::State, network::Network, Option<crate::ports::Published>, Option<std::fs::File>)> {
     let mut net = network::prepare(&args.network, id, hostname)?;
     let spec = spec(args, hostname, command, Some(net.files()))?;
     // The bundle: a directory holding the config.json (the rootfs stays
@@ -326,8 +354,12 @@ fn start(
     let _bundle = RemoveOnDrop(bundle.clone());
     std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
 
-    let options = Options { root, id, bundle: &bundle, pid_file: None, no_pivot: false, console_socket: None, systemd_cgroup: false };
+    let console = bundle.join("console.sock");
+    let master = if args.tty { Some(crate::terminal::receive_master(&console)?) } else { None };
+    let console_socket = args.tty.then_some(console.as_path());
+    let options = Options { root, id, bundle: &bundle, pid_file: None, no_pivot: false, console_socket, systemd_cgroup: false };
     let state = create::create(&options)?;
+    let master = master.map(|thread| thread.join().expect("the console thread panicked")).transpose()?;
     let started = net.connect(nix::unistd::Pid::from_raw(state.pid), id).and_then(|()| {
         let address = net.address();
         let ports = address.map(|a| crate::ports::publish(id, a, &args.publish)).transpose()?.flatten();
@@ -335,7 +367,7 @@ fn start(
         Ok(ports)
     });
     match started {
-        Ok(ports) => Ok((state, net, ports)),
+        Ok(ports) => Ok((state, net, ports, master)),
         Err(err) => {
             let _ = crate::lifecycle::delete(root, id, true);
             crate::ports::unpublish(id);
@@ -398,7 +430,7 @@ fn detach(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &
 fn monitor(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str, report: std::os::fd::OwnedFd) -> i32 {
     let mut report = std::fs::File::from(report);
     let _ = crate::init::block_signals();
-    let (state, net, ports) = match start(root, args, command, id, hostname) {
+    let (state, net, ports, _) = match start(root, args, command, id, hostname) {
         Ok(started) => started,
         Err(err) => {
             let _ = std::io::Write::write_all(&mut report, format!("{err:#}").as_bytes());

@@ -29,4 +29,5 @@ pub mod seccomp;
 pub mod sealed;
 pub mod security;
 pub mod state;
+pub mod terminal;
 pub mod userns;

@@ -234,3 +234,51 @@ fn a_published_port_is_reached_from_the_host() {
     let rules = std::process::Command::new("nft").args(["list", "ruleset"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&rules.stdout).contains("step7_ports_pub"), "the DNAT rule is left");
 }
+
+/// `run -t` under a terminal of its own (util-linux's `script` provides
+/// one): the container gets a pty of the window's size, and Ctrl-C typed
+/// at the terminal reaches the container's program.
+#[test]
+fn a_terminal_with_window_size_and_ctrl_c() {
+    use std::io::Write;
+    let Some(rootfs) = Rootfs::new() else { return };
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        support::cannot_run("util-linux's script is missing (apt-get install bsdutils)");
+        return;
+    }
+    let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
+    let step7 = format!("{BIN} --root {} run -t --rootfs {} --network none", root.display(), rootfs.path.display());
+    let shown = format!("stty rows 30 cols 100; {step7} -- sh -c 'tty; stty size; echo $TERM'");
+    let out = run("script", &["-qec", &shown, "/dev/null"]);
+    assert_eq!(stdout(&out).replace('\r', ""), "/dev/pts/0\n30 100\nxterm\n", "{}", stderr(&out));
+
+    let interrupted = format!("{step7} -- sh -c 'trap \"echo interrupted; exit 130\" INT; echo ready; sleep 20 & wait'; echo exit=$?");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &interrupted, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A watchdog: a failure must not hang the suite.
+    let pid = child.id() as i32;
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0, "no ready line");
+    }
+    stdin.write_all(b"\x03").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    drop(stdin);
+    let _ = child.wait();
+    let rest = rest.replace('\r', "");
+    assert!(rest.contains("interrupted") && rest.contains("exit=130"), "{rest}");
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -1,0 +1,121 @@
+//! `run -t`: the runtime as the container's terminal.
+//!
+//! With `-t` the container's program gets a pseudo-terminal made inside
+//! the container (see [`crate::console`]); its master comes back to the
+//! runtime over a console socket of the runtime's own, and the runtime
+//! plays keyboard and screen: it puts its own terminal in raw mode (so
+//! that Ctrl-C is a byte for the container's terminal to turn into SIGINT,
+//! not a signal for the runtime), copies keystrokes in and output out,
+//! and passes window size changes on. Read: termios(3) "Raw mode",
+//! ioctl_tty(2) TIOCGWINSZ.
+
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::thread::JoinHandle;
+
+/// Listen on `path` and receive one terminal master, in a thread (the
+/// container sends it during `create`).
+pub fn receive_master(path: &Path) -> Result<JoinHandle<Result<File>>> {
+    let listener = UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    Ok(std::thread::spawn(move || {
+        let (stream, _) = listener.accept().context("no terminal came from the container")?;
+        let mut name = [0u8; 128];
+        let mut iov = [std::io::IoSliceMut::new(&mut name)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let message = nix::sys::socket::recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), nix::sys::socket::MsgFlags::empty())?;
+        let fd = message
+            .cmsgs()?
+            .find_map(|cmsg| match cmsg {
+                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .context("the console socket got no file descriptor")?;
+        // SAFETY: a descriptor just received, owned by nobody else.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }))
+}
+
+/// The terminal attributes of stdin, restored when dropped.
+pub struct RawMode(Option<nix::sys::termios::Termios>);
+
+impl RawMode {
+    /// Raw mode on stdin, if stdin is a terminal.
+    pub fn enter() -> RawMode {
+        let stdin = std::io::stdin();
+        let Ok(saved) = nix::sys::termios::tcgetattr(&stdin) else { return RawMode(None) };
+        let mut raw = saved.clone();
+        nix::sys::termios::cfmakeraw(&mut raw);
+        let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &raw);
+        RawMode(Some(saved))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, saved);
+        }
+    }
+}
+
+// ANCHOR: proxy
+/// Copy stdin to the master and the master to stdout until the container's
+/// side closes, passing our window size on whenever it changes.
+pub fn proxy(master: File) -> JoinHandle<()> {
+    let mut input = master.try_clone().expect("dup of the terminal master");
+    std::thread::spawn(move || {
+        let _ = std::thread::Builder::new().spawn(move || {
+            let mut buf = [0u8; 4096];
+            let mut stdin = std::io::stdin();
+            while let Ok(n) = stdin.read(&mut buf) {
+                if n == 0 || input.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut output = master;
+        let mut out = std::io::stdout();
+        let mut buf = [0u8; 4096];
+        let mut size = None;
+        loop {
+            size = pass_window_size(&output, size);
+            let mut poll = [libc::pollfd { fd: output.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            if unsafe { libc::poll(poll.as_mut_ptr(), 1, 200) } == 0 {
+                continue;
+            }
+            // EIO: the container's last user of the terminal is gone.
+            match output.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+                _ => break,
+            }
+        }
+    })
+}
+// ANCHOR_END: proxy
+
+/// The window size of the terminal on stdout, if it is one.
+pub fn window_size() -> Option<(u16, u16)> {
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(std::io::stdout().as_raw_fd(), libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_row > 0).then_some((size.ws_row, size.ws_col))
+}
+
+/// Copy stdout's window size to the master when it differs from `last`.
+fn pass_window_size(master: &File, last: Option<(u16, u16)>) -> Option<(u16, u16)> {
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    if unsafe { libc::ioctl(std::io::stdout().as_raw_fd(), libc::TIOCGWINSZ, &mut size) } != 0 {
+        return last;
+    }
+    let now = Some((size.ws_row, size.ws_col));
+    if now != last {
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    }
+    now
+}
