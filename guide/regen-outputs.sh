@@ -3,7 +3,7 @@
 # shown in the guide with {{#include generated/NAME.txt}}.
 #
 #   sudo guide/regen-outputs.sh          (from any directory; needs root)
-#   sudo guide/regen-outputs.sh 6 7      only these chapters (intro, 1 ... 7)
+#   sudo guide/regen-outputs.sh 6 7      only these chapters (intro, 1 ... 8)
 #
 # What it does:
 # - builds steps 1-7 (cargo build) and uses the binaries in target/debug;
@@ -29,7 +29,7 @@
 # its own step6/<id> cgroups in them, step 7 its step7/<id> ones, and runc
 # (chapter 7 runs the same bundle under runc) its own /<id> ones.
 #
-# The step 7 demos (chapter 7) keep their containers' state inside the
+# The step 7 demos (chapters 7 and 8) keep their containers' state inside the
 # temporary directory (`step7 --root state`, `runc --root runc-state`) and
 # delete every container they create; whatever a demo cut short leaves,
 # the exit trap deletes with `delete --force`, before removing the
@@ -58,8 +58,8 @@ fi
 chapters=("$@")
 for chapter in "${chapters[@]}"; do
     case $chapter in
-        intro | [1-7]) ;;
-        *) echo "usage: $0 [intro | 1 ... 7]..." >&2; exit 2 ;;
+        intro | [1-8]) ;;
+        *) echo "usage: $0 [intro | 1 ... 8]..." >&2; exit 2 ;;
     esac
 done
 # selected NAME: whether generated/NAME.txt belongs to a chosen chapter.
@@ -68,7 +68,7 @@ selected() {
     [ ${#chapters[@]} -eq 0 ] && return 0
     for chapter in "${chapters[@]}"; do
         case $chapter:$1 in
-            intro:intro-* | [1-7]:ch0"$chapter"-*) return 0 ;;
+            intro:intro-* | [1-8]:ch0"$chapter"-*) return 0 ;;
         esac
     done
     return 1
@@ -745,5 +745,47 @@ target/debug/step7 features | grep -A8 '"namespaces"'
 EOF
 
 unset GUIDE_RUNNER_SOURCE
+
+# ------------------------------------------------------------ 8. Security
+#
+# Each demo attempts an attack from inside a docker-like container (`step7
+# run --rootfs`), with --network none only: no bridge, no host network.
+# The containers run in the foreground and are deleted when they end; their
+# state is kept in $tmp/state (`--root state`), which the exit trap cleans.
+# The attacks that succeed stay inside the container: a tmpfs mounted in
+# its own mount namespace, the hostname of a UTS namespace made inside it,
+# the domainname of its own UTS namespace.
+
+capture ch08-caps <<'EOF'
+target/debug/step7 --root state run --rootfs rootfs --network none -- grep Cap /proc/self/status
+target/debug/step7 --root state run --rootfs rootfs --network none --cap-drop ALL --cap-add CHOWN -- grep Cap /proc/self/status
+target/debug/step7 --root state run --rootfs rootfs --network none -- sh -c 'touch /tmp/f; chown 1234 /tmp/f && echo chowned'
+target/debug/step7 --root state run --rootfs rootfs --network none --cap-drop CHOWN -- sh -c 'touch /tmp/f; chown 1234 /tmp/f && echo chowned'
+EOF
+
+capture ch08-mount <<'EOF'
+target/debug/step7 --root state run --rootfs rootfs --network none -- sh -c 'mount -t tmpfs attack /mnt && echo mounted'; echo $?
+target/debug/step7 --root state run --rootfs rootfs --network none --cap-add SYS_ADMIN -- sh -c 'mount -t tmpfs attack /mnt && echo mounted'; echo $?
+target/debug/step7 --root state run --rootfs rootfs --network none --cap-add SYS_ADMIN --security-opt seccomp=unconfined -- sh -c 'mount -t tmpfs attack /mnt && echo mounted'; echo $?
+EOF
+
+capture ch08-seccomp <<'EOF'
+target/debug/step7 --root state run --rootfs rootfs --network none -- grep -e NoNewPrivs -e Seccomp /proc/self/status
+target/debug/step7 --root state run --rootfs rootfs --network none --cap-add SYS_ADMIN -- sh -c 'unshare -u sh -c "hostname inner; hostname" && echo unshared'
+target/debug/step7 --root state run --rootfs rootfs --network none --cap-add SYS_ADMIN --security-opt seccomp=unconfined -- sh -c 'unshare -u sh -c "hostname inner; hostname" && echo unshared'
+target/debug/step7 --root state run --rootfs rootfs --network none --security-opt no-new-privileges=false -- grep -e NoNewPrivs -e Seccomp: /proc/self/status
+target/debug/step7 --root state run --rootfs rootfs --network none --security-opt no-new-privileges=false --security-opt seccomp=unconfined -- grep -e NoNewPrivs -e Seccomp: /proc/self/status
+EOF
+
+capture ch08-masked <<'EOF'
+target/debug/step7 --root state run --rootfs rootfs --network none -- sh -c 'wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo attack > /proc/sys/kernel/domainname'
+target/debug/step7 --root state run --rootfs rootfs --network none --security-opt systempaths=unconfined -- sh -c 'head -n 2 /proc/timer_list; ls /sys/firmware | wc -l; echo attack > /proc/sys/kernel/domainname && echo written'
+target/debug/step7 --root state run --rootfs rootfs --network none -- sh -c 'grep -e " /proc/" -e " /sys/firmware" /proc/self/mountinfo | cut -d" " -f5,6 | head -n 8'
+EOF
+
+capture ch08-cwd <<'EOF'
+target/debug/step7 --root state run --rootfs rootfs --network none -- ls -l /proc/self/fd
+for fd in 3 4 5 6 7; do target/debug/step7 --root state run --rootfs rootfs --network none -w /proc/self/fd/$fd -- pwd; done
+EOF
 
 echo "regen-outputs.sh: wrote $written files in $out"
