@@ -78,13 +78,16 @@ impl Drop for Reserved {
 /// Create container `id` from its bundle; on return it waits for `start`.
 pub fn create(options: &Options) -> Result<State> {
     state::check_id(options.id)?;
-    if !nix::unistd::geteuid().is_root() {
-        bail!("needs root for namespaces, mounts and cgroups: run it with sudo (a rootless mode is planned, not built yet)");
-    }
     let bundle = config::load(options.bundle)?;
     let linux = bundle.spec.linux().as_ref().expect("checked by config::load");
     let namespaces = Namespaces::from_spec(linux);
     let limits = limits(linux)?;
+    // Rootless: a user that is not root may do all this only inside a user
+    // namespace of its own, and gets no cgroup (see crate::rootless).
+    let rootless = !nix::unistd::geteuid().is_root();
+    if rootless {
+        crate::rootless::check(&namespaces, &limits)?;
+    }
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     match (terminal, options.console_socket) {
         (true, None) => bail!("config.json: process.terminal is true: pass --console-socket (or set terminal to false)"),
@@ -103,14 +106,19 @@ pub fn create(options: &Options) -> Result<State> {
         None => (Path::new("step7").join(options.id), true),
     };
     let hierarchies = Hierarchies::detect()?;
-    let cgroup = Cgroup::create_at(&hierarchies, &cgroup_path, &limits, &CONTROLLERS, own_parent)?;
-    set_more_resources(&cgroup, linux)?;
-    let device_rules = linux.resources().as_ref().and_then(|r| r.devices().clone()).unwrap_or_default();
-    match (hierarchies.setup, cgroup.controller_dir("devices")) {
-        (crate::hierarchy::Setup::Unified, Some(dir)) => crate::devices::apply_v2(&dir, &device_rules)?,
-        (_, Some(dir)) => crate::devices::apply(&dir, &device_rules)?,
-        (_, None) => eprintln!("step7: warning: no devices cgroup on this host: device access is not restricted"),
-    }
+    let cgroup = if rootless {
+        None
+    } else {
+        let cgroup = Cgroup::create_at(&hierarchies, &cgroup_path, &limits, &CONTROLLERS, own_parent)?;
+        set_more_resources(&cgroup, linux)?;
+        let device_rules = linux.resources().as_ref().and_then(|r| r.devices().clone()).unwrap_or_default();
+        match (hierarchies.setup, cgroup.controller_dir("devices")) {
+            (crate::hierarchy::Setup::Unified, Some(dir)) => crate::devices::apply_v2(&dir, &device_rules)?,
+            (_, Some(dir)) => crate::devices::apply(&dir, &device_rules)?,
+            (_, None) => eprintln!("step7: warning: no devices cgroup on this host: device access is not restricted"),
+        }
+        Some(cgroup)
+    };
     let cgroups = rootfs::Cgroups { hierarchies, path: cgroup_path.clone() };
 
     if let Some(path) = &namespaces.join_pid {
@@ -129,7 +137,9 @@ pub fn create(options: &Options) -> Result<State> {
         container(options.id, &bundle, &namespaces, &gate, &fifo, console.as_ref(), &cgroups, &idmapped, options)
     })?;
     drop((fifo, console, idmapped));
-    cgroup.attach(container.pid())?;
+    if let Some(cgroup) = &cgroup {
+        cgroup.attach(container.pid())?;
+    }
     if namespaces.new.contains(CloneFlags::CLONE_NEWUSER) {
         crate::userns::write_mappings(container.pid(), linux)?;
     }
@@ -162,7 +172,9 @@ pub fn create(options: &Options) -> Result<State> {
     }
     // Created: the cgroup and the state directory stay for the commands
     // to come.
-    cgroup.keep();
+    if let Some(cgroup) = cgroup {
+        cgroup.keep();
+    }
     let mut dir = dir;
     dir.0 = None;
     Ok(state)
@@ -291,6 +303,11 @@ fn container(
     if namespaces.new_cgroup {
         crate::narrate!("unshare(CLONE_NEWCGROUP)");
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("unshare(CLONE_NEWCGROUP) failed")?;
+    }
+    if namespaces.new.contains(CloneFlags::CLONE_NEWNET) {
+        // A new network namespace's loopback starts down (runc and crun
+        // bring it up too): programs expect 127.0.0.1 to work.
+        crate::netlink::Netlink::open()?.set_up("lo")?;
     }
     if namespaces.has(CloneFlags::CLONE_NEWUTS) {
         if let Some(hostname) = spec.hostname() {

@@ -274,6 +274,19 @@ pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Optio
         config["linux"]["maskedPaths"] = json!([]);
         config["linux"]["readonlyPaths"] = json!([]);
     }
+    if rootless() {
+        // Root inside is this user outside (rootless.rs); devpts cannot
+        // name gid 5 (tty), which is not mapped.
+        let (uids, gids) = crate::rootless::mappings();
+        config["linux"]["uidMappings"] = serde_json::to_value(uids)?;
+        config["linux"]["gidMappings"] = serde_json::to_value(gids)?;
+        config["linux"]["namespaces"].as_array_mut().context("namespaces")?.push(json!({"type": "user"}));
+        for mount in config["mounts"].as_array_mut().context("mounts")? {
+            if let Some(options) = mount["options"].as_array_mut() {
+                options.retain(|o| o != "gid=5");
+            }
+        }
+    }
     let mut spec: Spec = serde_json::from_value(config).context("building the container's config")?;
     if let Some(linux) = spec.linux_mut() {
         let mut namespaces = linux.namespaces().clone().unwrap_or_default();
@@ -298,8 +311,8 @@ pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
         return Ok(0);
     }
     args.limits.parse()?;
-    if !args.publish.is_empty() && args.network.network == network::Mode::None {
-        bail!("-p needs a network to publish on: drop --network none");
+    if !args.publish.is_empty() && (args.network.network == network::Mode::None || rootless()) {
+        bail!("-p needs the bridge network: drop --network none (rootless containers have loopback only)");
     }
     let id = match &args.name {
         Some(name) => name.clone(),
@@ -344,9 +357,11 @@ fn start(
     command: &[String],
     id: &str,
     hostname: &str,
-) -> Result<(crate::state::State, network::Network, Option<crate::ports::Published>, Option<std::fs::File>)> {
-    let mut net = network::prepare(&args.network, id, hostname)?;
-    let spec = spec(args, hostname, command, Some(net.files()))?;
+) -> Result<(crate::state::State, Option<network::Network>, Option<crate::ports::Published>, Option<std::fs::File>)> {
+    // Rootless: no bridge (it needs root); the container's own network
+    // namespace has its loopback, brought up by the container process.
+    let mut net = if rootless() { None } else { Some(network::prepare(&args.network, id, hostname)?) };
+    let spec = spec(args, hostname, command, net.as_ref().map(|net| net.files()))?;
     // The bundle: a directory holding the config.json (the rootfs stays
     // where it is: root.path is absolute).
     let bundle = root.join(".bundles").join(id);
@@ -360,12 +375,15 @@ fn start(
     let options = Options { root, id, bundle: &bundle, pid_file: None, no_pivot: false, console_socket, systemd_cgroup: false };
     let state = create::create(&options)?;
     let master = master.map(|thread| thread.join().expect("the console thread panicked")).transpose()?;
-    let started = net.connect(nix::unistd::Pid::from_raw(state.pid), id).and_then(|()| {
-        let address = net.address();
-        let ports = address.map(|a| crate::ports::publish(id, a, &args.publish)).transpose()?.flatten();
+    let started = (|| {
+        let mut ports = None;
+        if let Some(net) = net.as_mut() {
+            net.connect(nix::unistd::Pid::from_raw(state.pid), id)?;
+            ports = net.address().map(|a| crate::ports::publish(id, a, &args.publish)).transpose()?.flatten();
+        }
         crate::lifecycle::start(root, id)?;
         Ok(ports)
-    });
+    })();
     match started {
         Ok(ports) => Ok((state, net, ports, master)),
         Err(err) => {
@@ -374,6 +392,11 @@ fn start(
             Err(err)
         }
     }
+}
+
+/// Whether this runs as a user other than root.
+fn rootless() -> bool {
+    !nix::unistd::geteuid().is_root()
 }
 
 /// Where a detached container's output goes.

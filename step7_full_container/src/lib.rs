@@ -25,6 +25,7 @@ pub mod lifecycle;
 pub mod namespaces;
 pub mod ports;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod sealed;
 pub mod security;

@@ -122,7 +122,12 @@ fn set_user(process: &Process) -> Result<()> {
     let user = process.user();
     let groups: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|&g| g.into()).collect();
     crate::narrate!("setgroups({groups:?}); setgid({}); setuid({})", user.gid(), user.uid());
-    nix::unistd::setgroups(&groups).context("config.json: process.user.additionalGids")?;
+    // In a rootless user namespace setgroups(2) is denied (the price of
+    // mapping one's own gid without privilege): nothing to set anyway.
+    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if !(denied && groups.is_empty()) {
+        nix::unistd::setgroups(&groups).context("config.json: process.user.additionalGids")?;
+    }
     nix::unistd::setgid(user.gid().into()).context("config.json: process.user.gid")?;
     nix::sys::prctl::set_keepcaps(true)?;
     nix::unistd::setuid(user.uid().into()).context("config.json: process.user.uid")?;

@@ -15,11 +15,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The root of the state directories: /run/step7 for root, else
-/// $XDG_RUNTIME_DIR/step7.
+/// $XDG_RUNTIME_DIR/step7 (or /tmp/step7-UID without one).
 pub fn default_root() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/run/step7");
+    }
     match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !nix::unistd::geteuid().is_root() => PathBuf::from(dir).join("step7"),
-        _ => PathBuf::from("/run/step7"),
+        Some(dir) => PathBuf::from(dir).join("step7"),
+        None => std::env::temp_dir().join(format!("step7-{}", nix::unistd::geteuid())),
     }
 }
 

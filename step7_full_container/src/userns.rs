@@ -22,6 +22,9 @@ use oci_spec::runtime::{Linux, LinuxIdMapping};
 /// its uid and gid maps. Root outside may map any ids (an unprivileged
 /// user could map only its own, and only after denying setgroups).
 pub fn write_mappings(pid: Pid, linux: &Linux) -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return crate::rootless::write_mappings(pid, linux);
+    }
     for (file, mappings) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
         let text: String = mappings
             .iter()
