@@ -369,12 +369,15 @@ fn start(
     let _bundle = RemoveOnDrop(bundle.clone());
     std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
 
+    // -t: a console socket of our own. No thread to accept on it: create
+    // forks, and a fork must not copy a process in which another thread
+    // may hold a lock. The container's connection waits in the backlog.
     let console = bundle.join("console.sock");
-    let master = if args.tty { Some(crate::terminal::receive_master(&console)?) } else { None };
+    let listener = if args.tty { Some(crate::terminal::listen(&console)?) } else { None };
     let console_socket = args.tty.then_some(console.as_path());
     let options = Options { root, id, bundle: &bundle, pid_file: None, no_pivot: false, console_socket, systemd_cgroup: false };
     let state = create::create(&options)?;
-    let master = master.map(|thread| thread.join().expect("the console thread panicked")).transpose()?;
+    let master = listener.as_ref().map(crate::terminal::receive).transpose()?;
     let started = (|| {
         let mut ports = None;
         if let Some(net) = net.as_mut() {

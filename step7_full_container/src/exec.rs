@@ -44,9 +44,26 @@ pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Op
         bail!("container {id} is {}: exec needs a running container", state.status(root).as_str());
     }
     let spec = state.spec(root)?;
+    // A terminal goes to the engine's console socket, or, without one
+    // (docker-like `exec -t`), to this command, which becomes the terminal:
+    // it listens on a socket of its own and connects to it. (No thread:
+    // setns into a mount namespace needs a single-threaded process.)
+    let mut screen = None;
+    let mut sized = process.clone();
     let console = match (process.terminal() == Some(true), console_socket) {
         (true, Some(path)) => Some(crate::console::connect(path)?),
-        (true, None) => bail!("a terminal (--tty, process.terminal) needs --console-socket"),
+        (true, None) => {
+            // Our window's size, set before the program starts.
+            if let Some((rows, cols)) = crate::terminal::window_size() {
+                let size = serde_json::json!({"height": rows, "width": cols});
+                sized.set_console_size(serde_json::from_value(size).ok());
+            }
+            let path = crate::state::dir(root, id).join(format!("exec-{}.sock", std::process::id()));
+            let listener = crate::terminal::listen(&path)?;
+            let console = crate::console::connect(&path)?;
+            screen = Some((listener, path));
+            Some(console)
+        }
         (false, Some(_)) => bail!("--console-socket needs --tty"),
         (false, None) => None,
     };
@@ -62,6 +79,7 @@ pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Op
     join_namespaces(state.pid)?;
 
     let seccomp = spec.linux().as_ref().and_then(|linux| linux.seccomp().clone());
+    let process = &sized;
     let mut child = process::spawn_with(CloneFlags::empty(), Lifetime::Detached, || run(process, seccomp.as_ref(), console))?;
     child.started()?;
     if let Some(mut pid_file) = pid_file {
@@ -70,7 +88,13 @@ pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Op
     if detach {
         return Ok(0);
     }
-    crate::init::supervise(child.pid())
+    let Some((listener, path)) = screen else { return crate::init::supervise(child.pid()) };
+    let master = crate::terminal::receive(&listener);
+    let _ = std::fs::remove_file(path);
+    let raw = crate::terminal::RawMode::enter();
+    let code = crate::terminal::interact(master?, child.pid());
+    drop(raw);
+    code
 }
 // ANCHOR_END: exec
 

@@ -155,7 +155,8 @@ enum Command {
         detach: bool,
         #[arg(long, value_name = "FILE")]
         pid_file: Option<PathBuf>,
-        /// Allocate a terminal (needs --console-socket)
+        /// Allocate a terminal (sent to --console-socket, or this command
+        /// becomes it)
         #[arg(long, short)]
         tty: bool,
         /// Receive the terminal's master over this socket

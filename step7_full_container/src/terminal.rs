@@ -17,11 +17,15 @@ use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::thread::JoinHandle;
 
-/// Listen on `path` and receive one terminal master, in a thread (the
-/// container sends it during `create`).
-pub fn receive_master(path: &Path) -> Result<JoinHandle<Result<File>>> {
-    let listener = UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
-    Ok(std::thread::spawn(move || {
+/// A console socket of our own at `path`.
+pub fn listen(path: &Path) -> Result<UnixListener> {
+    UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))
+}
+
+/// Accept one connection on `listener` and receive the terminal master
+/// sent over it.
+pub fn receive(listener: &UnixListener) -> Result<File> {
+    {
         let (stream, _) = listener.accept().context("no terminal came from the container")?;
         let mut name = [0u8; 128];
         let mut iov = [std::io::IoSliceMut::new(&mut name)];
@@ -36,7 +40,7 @@ pub fn receive_master(path: &Path) -> Result<JoinHandle<Result<File>>> {
             .context("the console socket got no file descriptor")?;
         // SAFETY: a descriptor just received, owned by nobody else.
         Ok(unsafe { File::from_raw_fd(fd) })
-    }))
+    }
 }
 
 /// The terminal attributes of stdin, restored when dropped.
@@ -99,6 +103,61 @@ pub fn proxy(master: File) -> JoinHandle<()> {
     })
 }
 // ANCHOR_END: proxy
+
+// ANCHOR: interact
+/// The same, in this thread alone, until process `child` ends; returns its
+/// exit status. (`exec -t`: a process that joined a PID namespace may not
+/// start threads.)
+pub fn interact(master: File, child: nix::unistd::Pid) -> Result<i32> {
+    let mut master = master;
+    let mut stdin_open = true;
+    let mut size = None;
+    let mut buf = [0u8; 4096];
+    let mut out = std::io::stdout();
+    loop {
+        size = pass_window_size(&master, size);
+        let mut fds = [
+            libc::pollfd { fd: if stdin_open { 0 } else { -1 }, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: master.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, 100) };
+        if fds[0].revents != 0 {
+            match std::io::stdin().read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = master.write_all(&buf[..n]);
+                }
+                _ => stdin_open = false,
+            }
+        }
+        if fds[1].revents & libc::POLLIN != 0 {
+            if let Ok(n) = master.read(&mut buf) {
+                let _ = out.write_all(&buf[..n]);
+                let _ = out.flush();
+            }
+        }
+        match nix::sys::wait::waitpid(child, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            Ok(nix::sys::wait::WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(status) => {
+                if let Some(code) = crate::process::exit_code(status) {
+                    // What it wrote last, until the terminal is empty.
+                    let mut last = [libc::pollfd { fd: master.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+                    while unsafe { libc::poll(last.as_mut_ptr(), 1, 50) } == 1 {
+                        match master.read(&mut buf) {
+                            Ok(n) if n > 0 => {
+                                let _ = out.write_all(&buf[..n]);
+                            }
+                            _ => break,
+                        }
+                    }
+                    let _ = out.flush();
+                    return Ok(code);
+                }
+            }
+            Err(err) => return Err(err).context("waitpid failed"),
+        }
+    }
+}
+// ANCHOR_END: interact
 
 /// The window size of the terminal on stdout, if it is one.
 pub fn window_size() -> Option<(u16, u16)> {

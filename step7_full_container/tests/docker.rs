@@ -285,3 +285,42 @@ fn a_terminal_with_window_size_and_ctrl_c() {
     assert!(rest.contains("interrupted") && rest.contains("exit=130"), "{rest}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `exec -t` without a console socket: this command becomes the terminal.
+#[test]
+fn exec_with_a_terminal() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
+    let out = step7(&root, &["run", "-d", "--rootfs", rootfs.path.to_str().unwrap(), "--network", "none", "--name", "tty-exec", "sleep", "60"]);
+    assert_code(&out, 0);
+    let script = format!("stty rows 24 cols 90; {BIN} --root {} exec -t tty-exec sh -c 'tty; stty size; exit 4'; echo rc=$?", root.display());
+    let out = run("script", &["-qec", &script, "/dev/null"]);
+    let state: serde_json::Value = serde_json::from_str(&stdout(&step7(&root, &["state", "tty-exec"]))).unwrap();
+    assert_code(&step7(&root, &["rm", "-f", "tty-exec"]), 0);
+    support::reap(state["pid"].as_i64().unwrap_or(0) as i32);
+    let screen = stdout(&out).replace('\r', "").replace("^@", "");
+    assert!(screen.contains("/dev/pts/") && screen.contains("24 90\nrc=4"), "{screen}");
+}
+
+/// The IPC and cgroup namespaces: a System V shared memory segment of the
+/// host is not among the container's, and the container's cgroup is its
+/// root.
+#[test]
+fn ipc_and_cgroup_namespaces_are_the_containers_own() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let made = std::process::Command::new("ipcmk").args(["-M", "4096"]).output();
+    let Ok(made) = made else {
+        support::cannot_run("ipcmk is missing (util-linux)");
+        return;
+    };
+    let text = String::from_utf8_lossy(&made.stdout).to_string();
+    let shmid = text.split_whitespace().last().unwrap_or("").to_string();
+    let host = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
+    let out = step7_run(&rootfs, &["--network", "none", "sh", "-c", "wc -l < /proc/sysvipc/shm; grep -c ':/$' /proc/self/cgroup"]);
+    let _ = std::process::Command::new("ipcrm").args(["-m", &shmid]).output();
+    assert!(host.lines().count() > 1, "the host's segment is missing: {host}");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "1", "the container sees the host's segments: {text}");
+    assert!(lines[1].parse::<u32>().unwrap() >= 1, "no cgroup is the namespace's root: {text}");
+}
