@@ -12,6 +12,7 @@
 //!   systemd does for user sessions): no limits otherwise;
 //! - a bridge and NAT: the container gets loopback only (a rootless network
 //!   helper such as slirp4netns or pasta would be needed).
+//!
 //! Hosts may forbid unprivileged user namespaces altogether; the error
 //! then names the setting. Read: user_namespaces(7), newuidmap(1),
 //! subuid(5).
