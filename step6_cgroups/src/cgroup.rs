@@ -372,12 +372,11 @@ impl Cgroup {
 
     /// How many processes the kernel's OOM killer ended in the cgroup.
     pub fn oom_kills(&self) -> u64 {
-        let (file, text) = match self.version {
-            Version::V1 => ("memory.oom_control", self.read("memory", "memory.oom_control")),
-            Version::V2 => ("memory.events", self.read("memory", "memory.events")),
+        let file = match self.version {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
         };
-        let _ = file;
-        text.and_then(|text| keyed(&text, "oom_kill")).unwrap_or(0)
+        self.read("memory", file).and_then(|text| keyed(&text, "oom_kill")).unwrap_or(0)
     }
 
     /// The directory of this cgroup in `controller`'s hierarchy.

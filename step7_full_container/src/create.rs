@@ -346,7 +346,6 @@ fn container(
         console.setup(console::size(process))?;
     }
     security::close_inherited_fds(&[fifo.as_raw_fd()])?;
-    let _ = id;
     security::apply(process, spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))?;
 
     // Everything that could fail has been done: `create` may return.

@@ -253,8 +253,7 @@ fn run(cli: &Cli) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
         }
-        Command::Ps { all, id: Some(id) } => {
-            let _ = all;
+        Command::Ps { id: Some(id), .. } => {
             for pid in lifecycle::ps(&root, id)? {
                 println!("{pid}");
             }
