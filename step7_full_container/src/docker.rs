@@ -1,4 +1,5 @@
-//! The docker-like front end: `step7 run --rootfs DIR [flags] CMD`.
+//! The docker-like front end: `step7 run [flags] IMAGE [CMD]` (or
+//! `--rootfs DIR`, or `--layers A,B,C` instead of an image).
 //!
 //! Docker's command line is a way of writing a config.json: each flag is a
 //! field (`-e` is process.env, `-v` a bind mount, `--memory` a cgroup
@@ -7,7 +8,9 @@
 //! and read-only paths). This module builds that Spec and hands it to the
 //! same [`crate::create`] as every bundle: there is one container start-up,
 //! whichever command line asked for it. Networking is step 5's, around it:
-//! the address is leased before create, eth0 configured before start.
+//! the address is leased before create, eth0 configured before start. An
+//! image's root is stacked with overlayfs before create (crate::image) and
+//! its config gives the defaults the flags override.
 //!
 //! A detached container (`-d`) needs a process that outlives the command:
 //! a *monitor* (what conmon is for podman), which holds the network, waits
@@ -22,6 +25,8 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 use crate::create::{self, Options};
+use crate::image::store::Store;
+use crate::image::Defaults;
 use crate::limits::LimitArgs;
 use crate::network::{self, NetworkArgs};
 use crate::state::Status;
@@ -36,9 +41,15 @@ pub const DOCKER_CAPABILITIES: [&str; 14] = [
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// The container's root filesystem (images come with `step7 pull`)
+    /// A directory to use as the container's root, instead of an image
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
+    /// Layers made with `step7 layer add`, bottom first, instead of an image
+    #[arg(long, value_delimiter = ',', value_name = "A,B,C")]
+    pub layers: Vec<String>,
+    /// Run this program instead of the image's entrypoint
+    #[arg(long, value_name = "PROGRAM")]
+    pub entrypoint: Option<String>,
     /// A name for the container [default: a random id]
     #[arg(long)]
     pub name: Option<String>,
@@ -85,6 +96,19 @@ pub struct RunArgs {
     /// Publish a port, HOST:CONTAINER[/udp] (repeatable; needs the bridge)
     #[arg(short = 'p', long = "publish", value_name = "HOST:CTR")]
     pub publish: Vec<crate::ports::Port>,
+    /// Publish every port the image exposes, each on the same port number
+    /// of the host
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    #[command(flatten)]
+    pub pull: crate::image::pull::PullArgs,
+    /// The image (run's first argument, when there is no --rootfs or
+    /// --layers)
+    #[arg(skip)]
+    pub image: Option<String>,
+    /// The image store (the global --store)
+    #[arg(skip)]
+    pub store: PathBuf,
     /// Run in the background (the `run` command's -d, shared with runc's)
     #[arg(skip)]
     pub detach: bool,
@@ -183,32 +207,95 @@ fn ulimit(text: &str) -> Result<serde_json::Value> {
     Ok(json!({"type": format!("RLIMIT_{}", name.to_ascii_uppercase()), "soft": soft, "hard": hard}))
 }
 
-/// `--user UID[:GID]`, numbers.
-fn user(text: &str) -> Result<(u32, u32)> {
-    let (uid, gid) = text.split_once(':').unwrap_or((text, "0"));
-    let number = |n: &str| n.parse::<u32>().with_context(|| format!("invalid --user {text:?}: write UID[:GID] as numbers"));
-    Ok((number(uid)?, number(gid)?))
+// ANCHOR: root
+/// The container's root filesystem and what its image says about running
+/// it.
+pub struct Root {
+    pub path: PathBuf,
+    pub defaults: Defaults,
+    /// containers/<id> in the image store, for a root made from layers.
+    pub image_dir: Option<PathBuf>,
+}
+
+impl Root {
+    /// A directory as it is (--rootfs), or layers stacked for container
+    /// `id`: an image's (pulled if missing) or named ones (--layers).
+    pub fn prepare(root: &Path, args: &RunArgs, id: &str) -> Result<Root> {
+        if let Some(dir) = &args.rootfs {
+            return Ok(Root { path: crate::preflight::rootfs(Some(dir))?, defaults: Defaults::default(), image_dir: None });
+        }
+        let store = Store::open(&args.store, false)?;
+        let (layers, defaults) = match &args.image {
+            Some(image) => crate::image::for_run(&store, image, &args.pull)?,
+            None if !args.layers.is_empty() => (crate::image::layer::resolve(&store, &args.layers)?, Defaults::default()),
+            None => bail!("what should the container run? give an IMAGE, --rootfs DIR or --layers A,B,C"),
+        };
+        let path = crate::image::overlay::prepare(&store, id, &layers, &crate::state::dir(root, id))?;
+        Ok(Root { path, defaults, image_dir: Some(store.container(id)) })
+    }
+
+    /// Remove what prepare made (nothing for a --rootfs directory).
+    pub fn remove(&self) {
+        if let Some(dir) = &self.image_dir {
+            if let Err(err) = crate::image::overlay::remove(dir) {
+                eprintln!("step7: {err:#}");
+            }
+        }
+    }
+}
+// ANCHOR_END: root
+
+/// The command: the entrypoint (--entrypoint, or the image's) followed by
+/// CMD (the arguments, or the image's Cmd unless --entrypoint replaced
+/// the entrypoint), as Docker combines them.
+fn command_line(args: &RunArgs, command: &[String], defaults: &Defaults) -> Result<Vec<String>> {
+    let mut line = match &args.entrypoint {
+        Some(program) => vec![program.clone()],
+        None => defaults.entrypoint.clone(),
+    };
+    if !command.is_empty() {
+        line.extend(command.iter().cloned());
+    } else if args.entrypoint.is_none() {
+        line.extend(defaults.cmd.iter().cloned());
+    }
+    if line.is_empty() {
+        if args.image.is_some() {
+            bail!("the image has no command: give one after the image name");
+        }
+        line.push("/bin/sh".to_string());
+    }
+    Ok(line)
+}
+
+/// Add `variable` (KEY=VALUE) to `env`, replacing an earlier KEY: the
+/// process would see only the first of two.
+fn set_env(env: &mut Vec<String>, variable: &str) {
+    let key = variable.split('=').next().unwrap_or_default();
+    env.retain(|v| v.split('=').next() != Some(key));
+    env.push(variable.to_string());
 }
 
 // ANCHOR: spec
 /// The Spec Docker would write for these flags.
-pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Option<(&Path, &Path)>) -> Result<Spec> {
-    let rootfs = args.rootfs.as_ref().context("give the container a root filesystem: --rootfs DIR (images come later)")?;
-    let rootfs = crate::preflight::rootfs(Some(rootfs))?;
+pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Option<(&Path, &Path)>, root: &Root) -> Result<Spec> {
+    let rootfs = &root.path;
+    let defaults = &root.defaults;
     let mut config = serde_json::to_value(Spec::default())?;
-    let command = if command.is_empty() { vec!["/bin/sh".to_string()] } else { command.to_vec() };
-    let mut env = vec![
-        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        format!("HOSTNAME={hostname}"),
-    ];
+    let command = command_line(args, command, defaults)?;
+    // The image's environment, then ours, then -e: later ones win.
+    let mut env = vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+    for variable in &defaults.env {
+        set_env(&mut env, variable);
+    }
+    set_env(&mut env, &format!("HOSTNAME={hostname}"));
     if args.tty {
-        env.push("TERM=xterm".to_string());
+        set_env(&mut env, "TERM=xterm");
     }
     for variable in &args.env {
         if !variable.contains('=') {
             bail!("invalid -e {variable:?}: write KEY=VALUE");
         }
-        env.push(variable.clone());
+        set_env(&mut env, variable);
     }
     let caps = json!(capabilities(&args.cap_add, &args.cap_drop)?);
     let security = security_options(&args.security_opt)?;
@@ -222,7 +309,7 @@ pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Optio
         "terminal": args.tty,
         "args": command,
         "env": env,
-        "cwd": args.workdir.as_deref().unwrap_or("/"),
+        "cwd": args.workdir.as_deref().or(defaults.workdir.as_deref()).unwrap_or("/"),
         "user": {"uid": 0, "gid": 0},
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": security.no_new_privileges,
@@ -235,8 +322,8 @@ pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Optio
             config["process"]["consoleSize"] = json!({"height": rows, "width": cols});
         }
     }
-    if let Some(text) = &args.user {
-        let (uid, gid) = user(text)?;
+    if let Some(text) = args.user.as_ref().or(defaults.user.as_ref()) {
+        let (uid, gid) = crate::passwd::resolve(text, rootfs)?;
         config["process"]["user"] = json!({"uid": uid, "gid": gid});
     }
     config["root"] = json!({"path": rootfs, "readonly": args.read_only});
@@ -302,8 +389,9 @@ pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Optio
 // ANCHOR_END: spec
 
 // ANCHOR: run
-/// `step7 run --rootfs DIR [flags] CMD`: a bundle made on the fly, then the
-/// same create and start as for any bundle, with step 5's network around.
+/// `step7 run [flags] IMAGE [CMD]`: a root filesystem and a bundle made on
+/// the fly, then the same create and start as for any bundle, with step
+/// 5's network around.
 pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
     args.network.check()?;
     if args.network.cleanup_network {
@@ -311,7 +399,8 @@ pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
         return Ok(0);
     }
     args.limits.parse()?;
-    if !args.publish.is_empty() && (args.network.network == network::Mode::None || rootless()) {
+    let publishing = !args.publish.is_empty() || args.publish_all;
+    if publishing && (args.network.network == network::Mode::None || rootless()) {
         bail!("-p needs the bridge network: drop --network none (rootless containers have loopback only)");
     }
     let id = match &args.name {
@@ -324,16 +413,28 @@ pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
     if crate::state::dir(root, &id).exists() {
         bail!("a container named {id} already exists (remove it with `step7 rm {id}`)");
     }
+    if args.detach && args.tty {
+        bail!("-t with -d is not supported yet: a detached container has no terminal to attach to");
+    }
+    // The root filesystem (an image is pulled if missing, its layers
+    // stacked), removed again unless a container started with it.
+    let rootfs = Root::prepare(root, args, &id)?;
+    let result = run_on(root, args, command, &id, &hostname, &rootfs);
+    if !(args.detach && result.is_ok()) {
+        rootfs.remove();
+    }
+    result
+}
+
+/// `run` once the root filesystem is there.
+fn run_on(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str, rootfs: &Root) -> Result<i32> {
     // Every flag checked before anything (a lease, a bridge) is made.
-    spec(args, &hostname, command, None)?;
+    spec(args, hostname, command, None, rootfs)?;
     if args.detach {
-        if args.tty {
-            bail!("-t with -d is not supported yet: a detached container has no terminal to attach to");
-        }
-        return detach(root, args, command, &id, &hostname);
+        return detach(root, args, command, id, hostname, rootfs);
     }
     crate::init::block_signals()?;
-    let (state, net, ports, master) = start(root, args, command, &id, &hostname)?;
+    let (state, net, ports, master) = start(root, args, command, id, hostname, rootfs)?;
     // -t: this command is the container's terminal from here on.
     let raw = master.as_ref().map(|_| crate::terminal::RawMode::enter());
     let screen = master.map(crate::terminal::proxy);
@@ -342,7 +443,7 @@ pub fn run(root: &Path, args: &RunArgs, command: &[String]) -> Result<i32> {
         let _ = screen.join();
     }
     drop(raw);
-    crate::lifecycle::delete(root, &id, true)?;
+    crate::lifecycle::delete(root, id, true)?;
     drop((ports, net));
     code
 }
@@ -357,11 +458,12 @@ fn start(
     command: &[String],
     id: &str,
     hostname: &str,
+    rootfs: &Root,
 ) -> Result<(crate::state::State, Option<network::Network>, Option<crate::ports::Published>, Option<std::fs::File>)> {
     // Rootless: no bridge (it needs root); the container's own network
     // namespace has its loopback, brought up by the container process.
     let mut net = if rootless() { None } else { Some(network::prepare(&args.network, id, hostname)?) };
-    let spec = spec(args, hostname, command, net.as_ref().map(|net| net.files()))?;
+    let spec = spec(args, hostname, command, net.as_ref().map(|net| net.files()), rootfs)?;
     // The bundle: a directory holding the config.json (the rootfs stays
     // where it is: root.path is absolute).
     let bundle = root.join(".bundles").join(id);
@@ -377,24 +479,45 @@ fn start(
     let console_socket = args.tty.then_some(console.as_path());
     let options = Options { root, id, bundle: &bundle, pid_file: None, no_pivot: false, console_socket, systemd_cgroup: false };
     let state = create::create(&options)?;
-    let master = listener.as_ref().map(crate::terminal::receive).transpose()?;
     let started = (|| {
+        // Whoever removes the container (`rm`) removes its root too.
+        if let Some(dir) = &rootfs.image_dir {
+            std::fs::write(crate::state::dir(root, id).join(IMAGE_ROOT), dir.as_os_str().as_encoded_bytes())?;
+        }
+        let master = listener.as_ref().map(crate::terminal::receive).transpose()?;
         let mut ports = None;
         if let Some(net) = net.as_mut() {
             net.connect(nix::unistd::Pid::from_raw(state.pid), id)?;
-            ports = net.address().map(|a| crate::ports::publish(id, a, &args.publish)).transpose()?.flatten();
+            let publish = published(args, &rootfs.defaults)?;
+            ports = net.address().map(|a| crate::ports::publish(id, a, &publish)).transpose()?.flatten();
         }
         crate::lifecycle::start(root, id)?;
-        Ok(ports)
+        Ok((ports, master))
     })();
     match started {
-        Ok(ports) => Ok((state, net, ports, master)),
+        Ok((ports, master)) => Ok((state, net, ports, master)),
         Err(err) => {
             let _ = crate::lifecycle::delete(root, id, true);
             crate::ports::unpublish(id);
             Err(err)
         }
     }
+}
+
+/// The file in a container's state directory naming its image root.
+const IMAGE_ROOT: &str = "image-root";
+
+/// -p, and with -P every port the image exposes ("80/tcp") on the same
+/// number of the host.
+fn published(args: &RunArgs, defaults: &Defaults) -> Result<Vec<crate::ports::Port>> {
+    let mut ports = args.publish.clone();
+    if args.publish_all {
+        for exposed in &defaults.exposed_ports {
+            let (number, protocol) = exposed.split_once('/').unwrap_or((exposed, "tcp"));
+            ports.push(format!("{number}:{number}/{protocol}").parse().with_context(|| format!("the image exposes {exposed:?}"))?);
+        }
+    }
+    Ok(ports)
 }
 
 /// Whether this runs as a user other than root.
@@ -411,7 +534,7 @@ pub fn log_path(root: &Path, id: &str) -> PathBuf {
 /// `run -d`: fork a monitor, in a session of its own, that starts the
 /// container with its stdout and stderr on the log file, tells us it
 /// started (or why not) over a pipe, then waits for it and cleans up.
-fn detach(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str) -> Result<i32> {
+fn detach(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str, rootfs: &Root) -> Result<i32> {
     let log = log_path(root, id);
     std::fs::create_dir_all(log.parent().unwrap())?;
     let log_file = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
@@ -446,17 +569,18 @@ fn detach(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &
                 libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&log_file), 1);
                 libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&log_file), 2);
             }
-            let code = monitor(root, args, command, id, hostname, report_write);
+            let code = monitor(root, args, command, id, hostname, rootfs, report_write);
             unsafe { libc::_exit(code) }
         }
     }
 }
 
 /// The monitor: start, report, wait, record the exit status, clean up.
-fn monitor(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str, report: std::os::fd::OwnedFd) -> i32 {
+#[allow(clippy::too_many_arguments)]
+fn monitor(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str, rootfs: &Root, report: std::os::fd::OwnedFd) -> i32 {
     let mut report = std::fs::File::from(report);
     let _ = crate::init::block_signals();
-    let (state, net, ports, _) = match start(root, args, command, id, hostname) {
+    let (state, net, ports, _) = match start(root, args, command, id, hostname, rootfs) {
         Ok(started) => started,
         Err(err) => {
             let _ = std::io::Write::write_all(&mut report, format!("{err:#}").as_bytes());
@@ -469,6 +593,7 @@ fn monitor(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: 
     drop((ports, net));
     if args.rm {
         let _ = crate::lifecycle::delete(root, id, true);
+        rootfs.remove();
         let _ = std::fs::remove_file(log_path(root, id));
     } else {
         // Stopped, and listed until `rm`: keep the state, free the rest.
@@ -547,9 +672,13 @@ pub fn rm(root: &Path, id: &str, force: bool) -> Result<()> {
     if state.status(root) != Status::Stopped && !force {
         bail!("container {id} is {}: stop it first, or use rm -f", state.status(root).as_str());
     }
+    let image_root = std::fs::read(crate::state::dir(root, id).join(IMAGE_ROOT)).ok();
     crate::lifecycle::delete(root, id, true)?;
     // A killed monitor could not unpublish its ports.
     crate::ports::unpublish(id);
+    if let Some(dir) = image_root {
+        crate::image::overlay::remove(Path::new(&String::from_utf8_lossy(&dir).into_owned()))?;
+    }
     let _ = std::fs::remove_file(log_path(root, id));
     let _ = std::fs::remove_dir(root.join(".logs"));
     let _ = std::fs::remove_dir(root);

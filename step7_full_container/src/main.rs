@@ -1,10 +1,15 @@
-//! step7: an OCI runtime, with runc's command line.
+//! step7: an OCI runtime, with runc's command line, and docker's on top.
 //!
 //!     step7 spec                     write a config.json for a bundle
 //!     step7 run ID                   create + start + wait + delete
 //!     step7 create ID / start ID     the two halves engines use
 //!     step7 state ID / list / ps ID
 //!     step7 kill ID [SIGNAL] / delete ID
+//!
+//!     step7 pull IMAGE / images / rmi IMAGE / prune
+//!     step7 run [flags] IMAGE [CMD]  (or --rootfs DIR, --layers A,B,C)
+//!     step7 ps / logs / stop / rm / inspect / exec
+//!     step7 layer add NAME DIR|TAR / layer ls / layer rm NAME
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -37,6 +42,11 @@ struct Cli {
     /// still made by writing cgroupfs directly, not through systemd
     #[arg(long, global = true)]
     systemd_cgroup: bool,
+
+    /// Where images and layers are stored [default: $STEP7_STORE, else
+    /// /var/lib/step7, or $XDG_DATA_HOME/step7 for a non-root user]
+    #[arg(long, global = true, value_name = "DIR")]
+    store: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -89,8 +99,9 @@ enum Command {
         id: String,
     },
     /// Create and start a container, wait for it, remove it: from a bundle
-    /// (`run [--bundle DIR] ID`, as runc), or docker-like from flags
-    /// (`run --rootfs DIR [flags] [CMD...]`)
+    /// (`run [--bundle DIR] ID`, as runc, when ./config.json exists or
+    /// --bundle is given), or docker-like (`run [flags] IMAGE [CMD...]`,
+    /// `run --rootfs DIR [flags] [CMD...]`, `run --layers A,B [CMD...]`)
     Run {
         /// The bundle [default: .]
         #[arg(long, short)]
@@ -107,10 +118,31 @@ enum Command {
         console_socket: Option<PathBuf>,
         #[command(flatten)]
         docker: step7::docker::RunArgs,
-        /// ID (with a bundle), or CMD [ARGS...] (with --rootfs)
-        #[arg(trailing_var_arg = true, value_name = "ID | CMD")]
+        /// ID (with a bundle), IMAGE [CMD...], or CMD [ARGS...] (with
+        /// --rootfs or --layers)
+        #[arg(trailing_var_arg = true, value_name = "ID | IMAGE [CMD]")]
         args: Vec<String>,
     },
+    /// Fetch an image from a registry into the store
+    Pull {
+        #[command(flatten)]
+        args: step7::image::pull::PullArgs,
+        /// e.g. alpine, alpine:3.20, 127.0.0.1:5000/app:v1, name@sha256:...
+        image: String,
+    },
+    /// The images in the store
+    Images,
+    /// Remove images (and whatever of them nothing else uses)
+    Rmi {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove what nothing uses: blobs, layers, roots of vanished
+    /// containers, leftovers of interrupted pulls
+    Prune,
+    /// Layers of your own, to stack with `run --layers`
+    #[command(subcommand)]
+    Layer(LayerCommand),
     /// List containers
     List {
         /// Only the ids
@@ -183,6 +215,16 @@ enum Command {
     Features,
 }
 
+#[derive(Subcommand)]
+enum LayerCommand {
+    /// Make a layer from a directory or a tar archive (.tar, .tar.gz)
+    Add { name: String, source: PathBuf },
+    /// List the named layers
+    Ls,
+    /// Forget a named layer (removed when nothing uses it)
+    Rm { name: String },
+}
+
 fn main() {
     let cli = Cli::parse();
     narrate::init("step7", cli.debug);
@@ -216,13 +258,22 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Kill { all, id, signal } => lifecycle::kill(&root, id, lifecycle::parse_signal(signal)?, *all).map(|()| 0),
         Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
         Command::Run { bundle, pid_file, detach, no_pivot, console_socket, docker, args } => {
-            if docker.rootfs.is_some() || docker.network.cleanup_network {
+            if !is_bundle_run(bundle.as_deref(), docker, args) {
                 let mut docker = docker.clone();
                 docker.detach |= *detach;
-                return step7::docker::run(&root, &docker, args);
+                docker.store = store(cli);
+                let mut command = &args[..];
+                if docker.rootfs.is_none() && docker.layers.is_empty() && !docker.network.cleanup_network {
+                    let Some((image, rest)) = args.split_first() else {
+                        anyhow::bail!("usage: step7 run [flags] IMAGE [CMD...] (or --rootfs DIR, --layers A,B,C), or step7 run [--bundle DIR] ID");
+                    };
+                    docker.image = Some(image.clone());
+                    command = rest;
+                }
+                return step7::docker::run(&root, &docker, command);
             }
             let [id] = &args[..] else {
-                anyhow::bail!("usage: step7 run [--bundle DIR] ID (an OCI bundle), or step7 run --rootfs DIR [CMD...]");
+                anyhow::bail!("usage: step7 run [--bundle DIR] ID (an OCI bundle), or step7 run [flags] IMAGE [CMD...]");
             };
             let bundle = bundle.as_deref().unwrap_or(Path::new("."));
             let console_socket = console_socket.as_deref();
@@ -263,11 +314,66 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Logs { follow, id } => step7::docker::logs(&root, id, *follow).map(|()| 0),
         Command::Stop { timeout, id } => step7::docker::stop(&root, id, *timeout).map(|()| 0),
         Command::Rm { force, id } => step7::docker::rm(&root, id, *force).map(|()| 0),
+        Command::Pull { args, image } => {
+            let store = step7::image::store::Store::open(&store(cli), false)?;
+            println!("{}", step7::image::pull::pull(&store, image, args)?);
+            Ok(0)
+        }
+        Command::Images => {
+            step7::image::list(&step7::image::store::Store::open(&store(cli), false)?);
+            Ok(0)
+        }
+        Command::Rmi { images } => {
+            let store = step7::image::store::Store::open(&store(cli), true)?;
+            for image in images {
+                let freed = step7::image::remove(&store, image)?;
+                println!("removed {image} ({} freed)", step7::image::store::human(freed));
+            }
+            Ok(0)
+        }
+        Command::Prune => {
+            let store = step7::image::store::Store::open(&store(cli), true)?;
+            println!("{} freed", step7::image::store::human(step7::image::prune(&store)?));
+            Ok(0)
+        }
+        Command::Layer(command) => layer(&store(cli), command),
         Command::Inspect { id } => {
             println!("{}", serde_json::to_string_pretty(&step7::docker::inspect(&root, id)?)?);
             Ok(0)
         }
     }
+}
+
+/// Whether `run` means runc's `run ID` (a bundle) rather than docker's
+/// `run IMAGE`: only with --bundle, or one argument and a config.json
+/// here, and none of the flags that name a root filesystem.
+fn is_bundle_run(bundle: Option<&Path>, docker: &step7::docker::RunArgs, args: &[String]) -> bool {
+    if docker.rootfs.is_some() || !docker.layers.is_empty() || docker.network.cleanup_network {
+        return false;
+    }
+    bundle.is_some() || (args.len() == 1 && Path::new("config.json").exists())
+}
+
+fn store(cli: &Cli) -> PathBuf {
+    let from_env = std::env::var_os("STEP7_STORE").map(PathBuf::from);
+    cli.store.clone().or(from_env).unwrap_or_else(step7::image::store::default_dir)
+}
+
+/// `layer add|ls|rm`
+fn layer(store: &Path, command: &LayerCommand) -> Result<i32> {
+    use step7::image::{layer, store::Store};
+    match command {
+        LayerCommand::Add { name, source } => {
+            let added = layer::add(&Store::open(store, false)?, name, source)?;
+            println!("{name} {}", added.diff_id);
+        }
+        LayerCommand::Ls => layer::list(&Store::open(store, false)?),
+        LayerCommand::Rm { name } => {
+            let freed = layer::remove(&Store::open(store, true)?, name)?;
+            println!("removed {name} ({} freed)", step7::image::store::human(freed));
+        }
+    }
+    Ok(0)
 }
 
 // ANCHOR: run_container
