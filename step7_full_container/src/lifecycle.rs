@@ -94,7 +94,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     cgroup(&state).remove();
     let spec = load_spec(root, &state);
-    std::fs::remove_dir_all(state::dir(root, id)).with_context(|| format!("cannot remove the state of {id}"))?;
+    // Renamed away first, in one step: a monitor writing the exit status
+    // at this moment then fails to find the directory, instead of adding
+    // a file to it while it is being emptied.
+    let doomed = root.join(format!(".deleting-{id}-{}", std::process::id()));
+    std::fs::rename(state::dir(root, id), &doomed).with_context(|| format!("cannot remove the state of {id}"))?;
+    std::fs::remove_dir_all(&doomed).with_context(|| format!("cannot remove the state of {id}"))?;
     // The root too, once the last container is gone (refused otherwise).
     let _ = std::fs::remove_dir(root);
     let hooks = spec.and_then(|spec| spec.hooks().clone()).unwrap_or_default();

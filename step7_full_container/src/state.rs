@@ -160,6 +160,8 @@ pub fn list(root: &Path) -> Vec<State> {
     let Ok(entries) = std::fs::read_dir(root) else { return vec![] };
     let mut states: Vec<State> = entries
         .flatten()
+        // (Dot names: .bundles, .logs, a state being deleted.)
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
         .filter_map(|entry| State::load(root, entry.file_name().to_str()?).ok())
         .collect();
     states.sort_by(|a, b| a.id.cmp(&b.id));
