@@ -652,3 +652,137 @@ fn prune_removes_leftovers() {
     // The image itself stays: prune takes only what nothing uses.
     assert_eq!(world.stored("layers/sha256").len(), 1);
 }
+
+/// A registry of our own making, for what Debian's registry does not do:
+/// a Bearer token challenge (as Docker Hub's), Docker's media types (a
+/// manifest list and a v2 manifest) and a zstd layer. It serves the
+/// blobs of a layout, and only to requests carrying the token it issued.
+struct TokenRegistry {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TokenRegistry {
+    /// `tags`: tag -> (media type, blob digest).
+    fn start(blobs: PathBuf, tags: Vec<(String, String, String)>) -> TokenRegistry {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        stream.set_nonblocking(false).unwrap();
+                        Self::answer(stream, port, &blobs, &tags);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        TokenRegistry { port, stop }
+    }
+
+    fn answer(mut stream: std::net::TcpStream, port: u16, blobs: &Path, tags: &[(String, String, String)]) {
+        use std::io::{BufRead, Write};
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut request = String::new();
+        reader.read_line(&mut request).unwrap();
+        let mut authorized = false;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line.trim().is_empty() {
+                break;
+            }
+            authorized |= line.to_ascii_lowercase().starts_with("authorization: bearer issued-token");
+        }
+        let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let (status, headers, body): (&str, String, Vec<u8>) = if path.starts_with("/token?") {
+            let ok = path.contains("scope=repository%3Atest%2Fhub%3Apull") && path.contains("service=test-registry");
+            if ok { ("200 OK", "Content-Type: application/json\r\n".into(), br#"{"token":"issued-token"}"#.to_vec()) } else { ("400 Bad Request", String::new(), vec![]) }
+        } else if !authorized {
+            let challenge = format!("WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\",scope=\"repository:test/hub:pull\"\r\n");
+            ("401 Unauthorized", challenge, br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.to_vec())
+        } else if let Some(reference) = path.strip_prefix("/v2/test/hub/manifests/") {
+            let found = tags.iter().find(|(tag, _, digest)| tag == reference || digest == reference);
+            match found {
+                Some((_, media_type, digest)) => {
+                    let bytes = std::fs::read(blobs.join(&digest[7..])).unwrap();
+                    ("200 OK", format!("Content-Type: {media_type}\r\nDocker-Content-Digest: {digest}\r\n"), bytes)
+                }
+                None => ("404 Not Found", String::new(), br#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#.to_vec()),
+            }
+        } else if let Some(digest) = path.strip_prefix("/v2/test/hub/blobs/") {
+            match std::fs::read(blobs.join(digest.trim_start_matches("sha256:"))) {
+                Ok(bytes) => ("200 OK", String::new(), bytes),
+                Err(_) => ("404 Not Found", String::new(), vec![]),
+            }
+        } else {
+            ("404 Not Found", String::new(), vec![])
+        };
+        let head = format!("HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&body));
+    }
+}
+
+impl Drop for TokenRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Docker Hub's way: a 401 naming a token service, a token for
+/// repository:NAME:pull, then the request again with it. Docker's media
+/// types (a manifest list, v2 manifests), and a zstd-compressed layer.
+#[test]
+fn bearer_tokens_docker_media_types_and_zstd() {
+    let Some(mut world) = World::new() else { return };
+    if !have("zstd") {
+        support::cannot_run("needs zstd (apt-get install zstd)");
+        return;
+    }
+    let base = Layout::gzip(&world.base_layer());
+    let top = Layout::tar(&[Entry::File("hello", "from a zstd layer\n")]);
+    let zstd = Command::new("sh")
+        .args(["-c", "zstd -q -c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), &top)?;
+            drop(child.stdin.take());
+            child.wait_with_output()
+        })
+        .unwrap()
+        .stdout;
+    let mut layers = vec![world.layout.blob(&base), world.layout.blob(&zstd)];
+    layers[0]["mediaType"] = json!("application/vnd.docker.image.rootfs.diff.tar.gzip");
+    layers[1]["mediaType"] = json!("application/vnd.oci.image.layer.v1.tar+zstd");
+    let diff_ids = vec![sha256(&world.base_layer()), sha256(&top)];
+    let config = json!({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["cat", "/hello"]}, "rootfs": {"type": "layers", "diff_ids": diff_ids}});
+    let mut config_descriptor = world.layout.blob(config.to_string().as_bytes());
+    config_descriptor["mediaType"] = json!("application/vnd.docker.container.image.v1+json");
+    let manifest_type = "application/vnd.docker.distribution.manifest.v2+json";
+    let manifest = json!({"schemaVersion": 2, "mediaType": manifest_type, "config": config_descriptor, "layers": layers});
+    let mut descriptor = world.layout.blob(manifest.to_string().as_bytes());
+    descriptor["mediaType"] = json!(manifest_type);
+    descriptor["platform"] = json!({"architecture": "amd64", "os": "linux"});
+    let list_type = "application/vnd.docker.distribution.manifest.list.v2+json";
+    let list = json!({"schemaVersion": 2, "mediaType": list_type, "manifests": [descriptor]});
+    let list_digest = world.layout.blob(list.to_string().as_bytes())["digest"].as_str().unwrap().to_string();
+    let manifest_digest = descriptor["digest"].as_str().unwrap().to_string();
+    let registry = TokenRegistry::start(
+        world.layout.dir.join("blobs/sha256"),
+        vec![("latest".into(), list_type.into(), list_digest.clone()), (manifest_digest.clone(), manifest_type.into(), manifest_digest)],
+    );
+    let image = format!("localhost:{}/test/hub", registry.port);
+
+    let out = world.step7(&["run", "--network", "none", &image]);
+    assert_eq!(stdout(&out), "from a zstd layer\n", "{}", stderr(&out));
+    // Pinned by the digest of the list: the same image.
+    let out = world.step7(&["pull", &format!("{image}@{list_digest}")]);
+    assert_code(&out, 0);
+    assert_eq!(world.stored("layers/sha256").len(), 2);
+    world.assert_no_containers();
+}
