@@ -737,7 +737,7 @@ impl Drop for TokenRegistry {
 /// types (a manifest list, v2 manifests), and a zstd-compressed layer.
 #[test]
 fn bearer_tokens_docker_media_types_and_zstd() {
-    let Some(mut world) = World::new() else { return };
+    let Some(world) = World::new() else { return };
     if !have("zstd") {
         support::cannot_run("needs zstd (apt-get install zstd)");
         return;
@@ -785,4 +785,66 @@ fn bearer_tokens_docker_media_types_and_zstd() {
     assert_code(&out, 0);
     assert_eq!(world.stored("layers/sha256").len(), 2);
     world.assert_no_containers();
+}
+
+/// A non-root user pulls into a store of its own ($XDG_DATA_HOME/step7)
+/// and runs the image rootless: files it cannot own are its own, device
+/// nodes are skipped, whiteouts still hide, and the root is a copy (the
+/// runtime cannot mount overlayfs outside a user namespace).
+#[test]
+fn a_rootless_user_pulls_and_runs_an_image() {
+    use std::os::unix::process::CommandExt;
+    let Some(mut world) = World::new() else { return };
+    const USER: &str = "step7images";
+    let created = nix::unistd::User::from_name(USER).ok().flatten().is_none();
+    if created && !Command::new("useradd").arg(USER).status().is_ok_and(|s| s.success()) {
+        support::cannot_run("useradd failed (package passwd)");
+        return;
+    }
+    let user = nix::unistd::User::from_name(USER).unwrap().unwrap();
+    let home = world.dir.join("rootless");
+    std::fs::create_dir_all(&home).unwrap();
+    nix::unistd::chown(&home, Some(user.uid), Some(user.gid)).unwrap();
+
+    let base = world.base_layer();
+    let mut with_node = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Char);
+    header.set_path("dev-null-copy").unwrap();
+    header.set_device_major(1).unwrap();
+    header.set_device_minor(3).unwrap();
+    header.set_mode(0o666);
+    header.set_size(0);
+    header.set_cksum();
+    with_node.append(&header, &b""[..]).unwrap();
+    let top = Layout::tar(&[Entry::File(".wh.linuxrc", ""), Entry::File("owned-by-7", "x\n")]);
+    let node = with_node.into_inner().unwrap();
+    world.layout.image("v1", &[base, node, top], json!({"Cmd": ["sh", "-c", "id -u; stat -c %u /owned-by-7; ls /dev-null-copy 2>&1 | grep -c 'No such'; ls /linuxrc 2>/dev/null | wc -l"]}), "amd64");
+    world.registry.push(&world.layout, "v1", "test/rootless");
+    let image = world.registry.name("test/rootless:v1");
+
+    let as_user = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &home)
+            .env("XDG_DATA_HOME", &home)
+            .env("HOME", &home)
+            .uid(user.uid.as_raw())
+            .gid(user.gid.as_raw())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = as_user(&["pull", &image]);
+    assert!(stderr(&out).contains("1 device nodes skipped (rootless)"), "{}", stderr(&out));
+    let out = as_user(&["run", &image]);
+    let user_store = home.join("step7");
+    let left = std::fs::read_dir(user_store.join("containers")).map(|d| d.count()).unwrap_or(0);
+    let rmi = as_user(&["rmi", &image]);
+    if created {
+        let _ = Command::new("userdel").arg(USER).output();
+    }
+    assert_eq!(stdout(&out), "0\n0\n1\n0\n", "{}", stderr(&out));
+    assert_eq!(left, 0, "a container root left in the user's store");
+    assert_code(&rmi, 0);
 }

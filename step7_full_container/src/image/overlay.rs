@@ -104,10 +104,13 @@ fn copy_layers(store: &Store, layers: &[String], rootfs: &Path) -> Result<()> {
 /// Unmount and remove a container's root, upper and work directories.
 pub fn remove(dir: &Path) -> Result<()> {
     let rootfs = dir.join("rootfs");
-    match nix::mount::umount2(&rootfs, MntFlags::MNT_DETACH) {
-        // EINVAL: not a mount point (the copy, or already unmounted).
-        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(err) => bail!("cannot unmount {}: {err}", rootfs.display()),
+    if is_mount_point(&rootfs) {
+        crate::narrate!("umount2({rootfs:?}, MNT_DETACH)");
+        match nix::mount::umount2(&rootfs, MntFlags::MNT_DETACH) {
+            // EINVAL: unmounted meanwhile.
+            Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+            Err(err) => bail!("cannot unmount {}: {err}", rootfs.display()),
+        }
     }
     // Never remove through a mount: that would delete in the layers'
     // view of things (whiteouts in upper at best).
