@@ -244,13 +244,14 @@ impl Cgroup {
         // cgroup.subtree_control, all the way down from the root.
         let dir = root.join(path);
         make_dir(&dir)?;
+        // Recorded at once: if enabling fails below, Drop removes it.
+        for controller in self.controllers.clone() {
+            self.dirs.push((controller, dir.clone()));
+        }
         let mut ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| a.starts_with(root)).collect();
         ancestors.reverse();
         for ancestor in ancestors {
             enable_controllers(ancestor, &wanted)?;
-        }
-        for controller in self.controllers.clone() {
-            self.dirs.push((controller, dir.clone()));
         }
         Ok(())
     }
@@ -643,6 +644,19 @@ mod tests {
         // Without --memory the same host is fine.
         let none = limits(LimitArgs::default());
         assert!(Cgroup::create_in(&hierarchies, &fake.0.join("state"), "abc", &none).is_ok());
+    }
+
+    #[test]
+    fn a_failed_create_leaves_no_cgroup() {
+        let fake = Fake::new("v2-refused");
+        fake.write("cgroup/cgroup.controllers", "memory\n");
+        // A cgroup.subtree_control that cannot be written (as when the
+        // cgroup holds processes: EBUSY).
+        std::fs::create_dir_all(fake.0.join("cgroup/cgroup.subtree_control")).unwrap();
+        let hierarchies = Hierarchies { setup: Setup::Unified, v1: vec![], v2: Some(fake.0.join("cgroup")) };
+        let result = Cgroup::create_in(&hierarchies, &fake.0.join("state"), "abc", &limits(LimitArgs::default()));
+        assert!(result.err().unwrap().to_string().contains("cannot enable +memory"));
+        assert!(!fake.0.join("cgroup/step6").exists(), "the cgroup and its parent are removed again");
     }
 
     #[test]
