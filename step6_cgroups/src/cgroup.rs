@@ -22,7 +22,10 @@
 //!
 //! The host's hierarchies themselves are never remounted or reconfigured;
 //! on v2 a controller is only enabled for the `step6` subtree (and at the
-//! root if the host has not enabled it there already).
+//! root if the host has not enabled it there already). For a user who is
+//! not root, [`Cgroup::create_delegated`] works the same way inside a
+//! cgroup v2 subtree delegated to that user (step 7's rootless
+//! containers).
 //! Read: cgroups(7), the kernel's Documentation/admin-guide/cgroup-v2.rst
 //! and cgroup-v1/{memory,cpuacct,pids}.rst.
 
@@ -110,6 +113,39 @@ impl Cgroup {
         controllers: &[&'static str],
         own_parent: bool,
     ) -> Result<Cgroup> {
+        Cgroup::build(hierarchies, Path::new(""), path, limits, controllers, own_parent)
+    }
+
+    /// [`Cgroup::create_at`] for a user who is not root, inside `top`: a
+    /// cgroup v2 subtree delegated to that user (relative to the v2 root,
+    /// as `path` is, which must lie below it). The cgroups above `top` are
+    /// someone else's and stay as they are: controllers are enabled from
+    /// `top` down only, and only those `top` was given (its
+    /// cgroup.controllers).
+    pub fn create_delegated(
+        hierarchies: &Hierarchies,
+        top: &Path,
+        path: &Path,
+        limits: &Limits,
+        controllers: &[&'static str],
+        own_parent: bool,
+    ) -> Result<Cgroup> {
+        if hierarchies.setup != Setup::Unified {
+            bail!("only cgroup v2 can be delegated to a user, and this host's controllers are v1 ({})", hierarchies.setup);
+        }
+        Cgroup::build(hierarchies, top.strip_prefix("/").unwrap_or(top), path, limits, controllers, own_parent)
+    }
+
+    /// What both constructors do; on v2, `top` is where the cgroups this
+    /// process may configure begin ("" for the root).
+    fn build(
+        hierarchies: &Hierarchies,
+        top: &Path,
+        path: &Path,
+        limits: &Limits,
+        controllers: &[&'static str],
+        own_parent: bool,
+    ) -> Result<Cgroup> {
         let path = path.strip_prefix("/").unwrap_or(path);
         let version = if hierarchies.setup == Setup::Unified { Version::V2 } else { Version::V1 };
         // From here on, Drop undoes whatever has been created.
@@ -124,7 +160,7 @@ impl Cgroup {
         };
         match version {
             Version::V1 => cgroup.make_v1_dirs(hierarchies, path, limits)?,
-            Version::V2 => cgroup.make_v2_dir(hierarchies, path, limits)?,
+            Version::V2 => cgroup.make_v2_dir(hierarchies, top, path, limits)?,
         }
         match version {
             Version::V1 => cgroup.apply_v1(limits)?,
@@ -226,10 +262,18 @@ impl Cgroup {
         Ok(())
     }
 
-    /// v2: `<root>/<path>`, with the controllers enabled on the way.
-    fn make_v2_dir(&mut self, hierarchies: &Hierarchies, path: &Path, limits: &Limits) -> Result<()> {
+    /// v2: `<root>/<path>`, with the controllers enabled on the way down
+    /// from `<root>/<top>`.
+    fn make_v2_dir(&mut self, hierarchies: &Hierarchies, top: &Path, path: &Path, limits: &Limits) -> Result<()> {
         let root = hierarchies.v2.as_deref().context("no cgroup2 mount")?;
-        let available = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+        let top = root.join(top);
+        let dir = root.join(path);
+        if !dir.starts_with(&top) || dir == top {
+            bail!("the cgroup {} is not below {}", dir.display(), top.display());
+        }
+        // What `top` may hand on: at the root every controller of the
+        // kernel, further down what its parent enabled for it.
+        let available = std::fs::read_to_string(top.join("cgroup.controllers")).unwrap_or_default();
         let mut wanted = Vec::new();
         for (controller, v2_name) in [("memory", "memory"), ("cpu", "cpu"), ("pids", "pids"), ("blkio", "io")] {
             if available.split_whitespace().any(|c| c == v2_name) {
@@ -237,18 +281,20 @@ impl Cgroup {
                     wanted.push(v2_name);
                 }
             } else if let Some(flag) = needed_for(controller, limits) {
-                bail!("{flag} needs the {v2_name} controller, which this host's cgroup v2 does not offer");
+                if top == root {
+                    bail!("{flag} needs the {v2_name} controller, which this host's cgroup v2 does not offer");
+                }
+                bail!("{flag} needs the {v2_name} controller, which {} was not given", top.display());
             }
         }
-        // A controller works in a cgroup only if its parent enabled it in
-        // cgroup.subtree_control, all the way down from the root.
-        let dir = root.join(path);
         make_dir(&dir)?;
         // Recorded at once: if enabling fails below, Drop removes it.
         for controller in self.controllers.clone() {
             self.dirs.push((controller, dir.clone()));
         }
-        let mut ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| a.starts_with(root)).collect();
+        // A controller works in a cgroup only if its parent enabled it in
+        // cgroup.subtree_control, all the way down from `top`.
+        let mut ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| a.starts_with(&top)).collect();
         ancestors.reverse();
         for ancestor in ancestors {
             enable_controllers(ancestor, &wanted)?;
@@ -528,8 +574,8 @@ fn enable_controllers(dir: &Path, controllers: &[&str]) -> Result<()> {
     std::fs::write(&path, &value).with_context(|| format!("cannot enable {value} in {}", path.display()))
 }
 
-/// The flag that needs `controller`, if one was given.
-fn needed_for(controller: &str, limits: &Limits) -> Option<&'static str> {
+/// The flag that needs `controller` (its cgroup v1 name), if one was given.
+pub fn needed_for(controller: &str, limits: &Limits) -> Option<&'static str> {
     match controller {
         "memory" if limits.memory.is_some() => Some("--memory"),
         "cpu" if limits.cpu_quota_us.is_some() => Some("--cpus"),
@@ -644,6 +690,32 @@ mod tests {
         // Without --memory the same host is fine.
         let none = limits(LimitArgs::default());
         assert!(Cgroup::create_in(&hierarchies, &fake.0.join("state"), "abc", &none).is_ok());
+    }
+
+    #[test]
+    fn a_delegated_subtree_is_configured_from_its_top_down() {
+        let fake = Fake::new("v2-delegated");
+        // The parent gave user/ memory and pids, not cpu.
+        fake.write("cgroup/cgroup.controllers", "cpu memory pids\n");
+        fake.write("cgroup/cgroup.subtree_control", "memory pids\n");
+        fake.write("cgroup/user/cgroup.controllers", "memory pids\n");
+        let hierarchies = Hierarchies { setup: Setup::Unified, v1: vec![], v2: Some(fake.0.join("cgroup")) };
+        let memory = limits(LimitArgs { memory: Some("32m".into()), pids_limit: Some(16), ..Default::default() });
+        let top = Path::new("user");
+        let cgroup = Cgroup::create_delegated(&hierarchies, top, Path::new("user/step7/abc"), &memory, &crate::hierarchy::CONTROLLERS, true).unwrap();
+        // Nothing above user/ is touched, and cpu, not given, is not asked for.
+        assert_eq!(fake.read("cgroup/cgroup.subtree_control"), "memory pids\n");
+        assert_eq!(fake.read("cgroup/user/cgroup.subtree_control"), "+memory +pids");
+        assert_eq!(fake.read("cgroup/user/step7/cgroup.subtree_control"), "+memory +pids");
+        assert_eq!(fake.read("cgroup/user/step7/abc/memory.max"), "33554432");
+        cgroup.keep();
+
+        let cpus = limits(LimitArgs { cpus: Some("0.5".into()), ..Default::default() });
+        let err = Cgroup::create_delegated(&hierarchies, top, Path::new("user/step7/def"), &cpus, &crate::hierarchy::CONTROLLERS, true).err().unwrap();
+        let expected = format!("--cpus needs the cpu controller, which {} was not given", fake.0.join("cgroup/user").display());
+        assert_eq!(err.to_string(), expected);
+        assert!(!fake.0.join("cgroup/user/step7/def").exists());
+        assert!(Cgroup::create_delegated(&hierarchies, top, Path::new("elsewhere/abc"), &memory, &crate::hierarchy::CONTROLLERS, true).is_err());
     }
 
     #[test]
