@@ -321,7 +321,10 @@ pub mod vm {
                 return None;
             }
         }
-        let dir = std::env::temp_dir().join(format!("{name}-vm-{}", std::process::id()));
+        // Named after the script too: the VM tests of one binary run in
+        // parallel.
+        let script_name = script.file_stem().unwrap_or_default().to_string_lossy();
+        let dir = std::env::temp_dir().join(format!("{name}-vm-{script_name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let tree = dir.join("tree");
         let copy = |from: &Path, to: &str| {
