@@ -82,12 +82,12 @@ pub fn create(options: &Options) -> Result<State> {
     let linux = bundle.spec.linux().as_ref().expect("checked by config::load");
     let namespaces = Namespaces::from_spec(linux);
     let limits = limits(linux)?;
+    let hierarchies = Hierarchies::detect()?;
     // Rootless: a user that is not root may do all this only inside a user
-    // namespace of its own, and gets no cgroup (see crate::rootless).
+    // namespace of its own, and gets a cgroup only below one delegated to
+    // it (see crate::rootless).
     let rootless = !nix::unistd::geteuid().is_root();
-    if rootless {
-        crate::rootless::check(&namespaces, &limits)?;
-    }
+    let delegated = if rootless { crate::rootless::check(&namespaces, &limits, &hierarchies)? } else { None };
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     match (terminal, options.console_socket) {
         (true, None) => bail!("config.json: process.terminal is true: pass --console-socket (or set terminal to false)"),
@@ -100,24 +100,10 @@ pub fn create(options: &Options) -> Result<State> {
     crate::narrate!("mkfifo({})", fifo.display());
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).context("cannot make the exec fifo")?;
 
-    let (cgroup_path, own_parent) = match linux.cgroups_path() {
-        Some(path) if options.systemd_cgroup => (systemd_path(path)?, false),
-        Some(path) => (path.clone(), false),
-        None => (Path::new("step7").join(options.id), true),
-    };
-    let hierarchies = Hierarchies::detect()?;
-    let cgroup = if rootless {
-        None
-    } else {
-        let cgroup = Cgroup::create_at(&hierarchies, &cgroup_path, &limits, &CONTROLLERS, own_parent)?;
-        set_more_resources(&cgroup, linux)?;
-        let device_rules = linux.resources().as_ref().and_then(|r| r.devices().clone()).unwrap_or_default();
-        match (hierarchies.setup, cgroup.controller_dir("devices")) {
-            (crate::hierarchy::Setup::Unified, Some(dir)) => crate::devices::apply_v2(&dir, &device_rules)?,
-            (_, Some(dir)) => crate::devices::apply(&dir, &device_rules)?,
-            (_, None) => eprintln!("step7: warning: no devices cgroup on this host: device access is not restricted"),
-        }
-        Some(cgroup)
+    let (cgroup_path, own_parent) = cgroup_path(linux, options, delegated.as_deref())?;
+    let cgroup = match (rootless, delegated.as_deref()) {
+        (true, None) => None,
+        (_, top) => Some(make_cgroup(&hierarchies, top, &cgroup_path, &limits, linux, own_parent)?),
     };
     let cgroups = rootfs::Cgroups { hierarchies, path: cgroup_path.clone() };
 
@@ -180,6 +166,60 @@ pub fn create(options: &Options) -> Result<State> {
     Ok(state)
 }
 // ANCHOR_END: create
+
+/// The container's cgroup, relative to each hierarchy's root, and whether
+/// its parent is ours (step7/, removed once empty). Rootless, below `top`,
+/// the cgroup delegated to the user: a relative cgroupsPath is the
+/// runtime's to place (runtime-spec), an absolute one must lie there.
+fn cgroup_path(linux: &oci_spec::runtime::Linux, options: &Options, top: Option<&Path>) -> Result<(PathBuf, bool)> {
+    let (path, own_parent) = match linux.cgroups_path() {
+        Some(path) if options.systemd_cgroup => (systemd_path(path)?, false),
+        Some(path) => (path.clone(), false),
+        None => (Path::new("step7").join(options.id), true),
+    };
+    let Some(top) = top else { return Ok((path, own_parent)) };
+    let Ok(absolute) = path.strip_prefix("/") else { return Ok((top.join(path), own_parent)) };
+    if !absolute.starts_with(top) || absolute == top {
+        bail!(
+            "rootless: config.json: linux.cgroupsPath {} is outside the cgroup delegated to you (/{}): make it relative",
+            path.display(),
+            top.display()
+        );
+    }
+    Ok((absolute.to_path_buf(), own_parent))
+}
+
+// ANCHOR: make_cgroup
+/// The container's cgroup: its limits, the resources step 6 has no flag
+/// for, the device rules. Rootless, below the delegated cgroup `top`, and
+/// without device rules: loading their BPF program needs privilege, and
+/// in a user namespace mknod(2) of a device is refused anyway.
+fn make_cgroup(
+    hierarchies: &Hierarchies,
+    top: Option<&Path>,
+    path: &Path,
+    limits: &Limits,
+    linux: &oci_spec::runtime::Linux,
+    own_parent: bool,
+) -> Result<Cgroup> {
+    // On an error from here on, dropping `cgroup` removes it again.
+    let cgroup = match top {
+        Some(top) => Cgroup::create_delegated(hierarchies, top, path, limits, &CONTROLLERS, own_parent)?,
+        None => Cgroup::create_at(hierarchies, path, limits, &CONTROLLERS, own_parent)?,
+    };
+    set_more_resources(&cgroup, linux)?;
+    if top.is_some() {
+        return Ok(cgroup);
+    }
+    let device_rules = linux.resources().as_ref().and_then(|r| r.devices().clone()).unwrap_or_default();
+    match (hierarchies.setup, cgroup.controller_dir("devices")) {
+        (crate::hierarchy::Setup::Unified, Some(dir)) => crate::devices::apply_v2(&dir, &device_rules)?,
+        (_, Some(dir)) => crate::devices::apply(&dir, &device_rules)?,
+        (_, None) => eprintln!("step7: warning: no devices cgroup on this host: device access is not restricted"),
+    }
+    Ok(cgroup)
+}
+// ANCHOR_END: make_cgroup
 
 /// systemd's "slice:prefix:name" as the cgroupfs path systemd would use,
 /// "slice/prefix-name.scope". This runtime writes cgroupfs itself instead
