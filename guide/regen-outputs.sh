@@ -3,7 +3,7 @@
 # shown in the guide with {{#include generated/NAME.txt}}.
 #
 #   sudo guide/regen-outputs.sh          (from any directory; needs root)
-#   sudo guide/regen-outputs.sh 6 7      only these chapters (intro, 1 ... 8)
+#   sudo guide/regen-outputs.sh 6 7      only these chapters (intro, 1 ... 9)
 #
 # What it does:
 # - builds steps 1-7 (cargo build) and uses the binaries in target/debug;
@@ -35,6 +35,15 @@
 # the exit trap deletes with `delete --force`, before removing the
 # directory.
 #
+# The image demos (chapter 9) run two registries (Debian's docker-registry)
+# that listen on 127.0.0.1:5000 and 127.0.0.1:5001 only, with their
+# storage in the temporary directory; every request goes to them. Their
+# images are built there with umoci and pushed with skopeo; step 7 keeps
+# its image stores there too (`--store $PWD/store`), and overlayfs roots
+# of its containers below them. The registries are stopped and every
+# container removed (`step7 rm -f`, which unmounts its root) at the end of
+# the chapter, and by the exit trap if a demo was cut short.
+#
 # The network demos (chapter 5) do change the host's network while they
 # run, as step 5 does: a bridge `guide0` on 172.29.0.0/24 (not the default
 # ctr0, which may be in use), its NAT table, IPv4 forwarding, and for two
@@ -58,8 +67,8 @@ fi
 chapters=("$@")
 for chapter in "${chapters[@]}"; do
     case $chapter in
-        intro | [1-8]) ;;
-        *) echo "usage: $0 [intro | 1 ... 8]..." >&2; exit 2 ;;
+        intro | [1-9]) ;;
+        *) echo "usage: $0 [intro | 1 ... 9]..." >&2; exit 2 ;;
     esac
 done
 # selected NAME: whether generated/NAME.txt belongs to a chosen chapter.
@@ -68,7 +77,7 @@ selected() {
     [ ${#chapters[@]} -eq 0 ] && return 0
     for chapter in "${chapters[@]}"; do
         case $chapter:$1 in
-            intro:intro-* | [1-8]:ch0"$chapter"-*) return 0 ;;
+            intro:intro-* | [1-9]:ch0"$chapter"-*) return 0 ;;
         esac
     done
     return 1
@@ -136,12 +145,35 @@ cleanup_containers() {
     fi
 }
 
+# Stop the chapter 9 registries and remove the containers of its demos
+# with `step7 rm -f`, which also unmounts and removes their overlayfs
+# roots. A root left mounted (rm failed) is unmounted by hand: it is below
+# $tmp, so it is ours.
+registry_pids=
+cleanup_images() {
+    local id pid mountpoint
+    for pid in $registry_pids; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    registry_pids=
+    if [ -d "$tmp/state" ]; then
+        for id in $("$repo/target/debug/step7" --root "$tmp/state" list --quiet 2>/dev/null); do
+            "$repo/target/debug/step7" --root "$tmp/state" rm -f "$id" >/dev/null 2>&1 || true
+        done
+    fi
+    for mountpoint in $(awk -v dir="$tmp/" 'index($5, dir) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+        umount -l "$mountpoint" 2>/dev/null || true
+    done
+}
+
 tmp=$(mktemp -d /tmp/guide-regen.XXXXXX)
 cleanup() {
     # Stop any demo still running (started by this script only).
     local pids
     pids=$(jobs -p) || true
     [ -n "$pids" ] && kill $pids 2>/dev/null || true
+    cleanup_images
     cleanup_containers
     cleanup_network
     # Nothing should be mounted below $tmp on the host; if something is,
@@ -787,5 +819,305 @@ capture ch08-cwd <<'EOF'
 target/debug/step7 --root state run --rootfs rootfs --network none -- ls -l /proc/self/fd
 for fd in 3 4 5 6 7; do target/debug/step7 --root state run --rootfs rootfs --network none -w /proc/self/fd/$fd -- pwd; done
 EOF
+
+# ------------------------------------------------------------- 9. Images
+#
+# Two registries on this machine's loopback: 127.0.0.1:5000, open, and
+# 127.0.0.1:5001, which wants a user name and password (htpasswd); both
+# serve the same storage, $tmp/registry. Images are built with umoci in
+# $tmp/image (an OCI layout) and pushed with skopeo. step 7 keeps images
+# in $tmp/store (the main store), $tmp/layers-store (the layering
+# exercise), and a few throwaway ones; container state in $tmp/state. The
+# demos remove their containers; cleanup_images stops the registries.
+
+if selected ch09-registry; then
+    for tool in docker-registry skopeo umoci jq curl sha256sum; do
+        command -v "$tool" >/dev/null || { echo "regen-outputs.sh: $tool is missing (chapter 9)" >&2; exit 1; }
+    done
+    if ss -Hltn '( sport = :5000 or sport = :5001 )' | grep -q .; then
+        echo "regen-outputs.sh: something listens on port 5000 or 5001 already; chapter 9's registries need them" >&2
+        exit 1
+    fi
+    export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+
+    cat > "$tmp/registry.yml" <<CONFIG
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $tmp/registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5000
+CONFIG
+    sed -e 's/127.0.0.1:5000/127.0.0.1:5001/' "$tmp/registry.yml" > "$tmp/registry-auth.yml"
+    cat >> "$tmp/registry-auth.yml" <<CONFIG
+auth:
+  htpasswd:
+    realm: guide-registry
+    path: $tmp/htpasswd
+CONFIG
+    # bcrypt, the one hash docker-registry accepts (htpasswd -B would do).
+    python3 -W ignore -c 'import crypt; print("guide:" + crypt.crypt("secret", crypt.mksalt(crypt.METHOD_BLOWFISH)))' > "$tmp/htpasswd"
+    # >>: O_APPEND, so that a demo can empty the log while it is written.
+    (cd "$tmp" && exec docker-registry serve registry.yml >> registry.log 2>&1 </dev/null) &
+    registry_pids="$registry_pids $!"
+    (cd "$tmp" && exec docker-registry serve registry-auth.yml >> registry-auth.log 2>&1 </dev/null) &
+    registry_pids="$registry_pids $!"
+    for port in 5000 5001; do
+        for try in $(seq 50); do
+            [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/")" != 000 ] && break
+            sleep 0.1
+        done
+    done
+
+    # The app image's entrypoint.
+    cat > "$tmp/hello.sh" <<'SCRIPT'
+#!/bin/sh
+# The entrypoint of the app image: who and where it runs.
+echo "$GREETING, $1: I am $(id -u):$(id -g) in $(pwd)"
+SCRIPT
+
+    # A multi-platform index made by hand (the demo shows it with `cat`).
+    cat > "$tmp/make-index.sh" <<'SCRIPT'
+#!/bin/sh
+# make-index.sh REPOSITORY TAG SOURCE...: put an OCI image index under TAG
+# that lists the manifests tagged SOURCE..., each with the platform its
+# config names: what `docker buildx` pushes for a multi-platform image.
+set -eu
+api=http://127.0.0.1:5000/v2/$1; tag=$2; shift 2
+for source in "$@"; do
+    curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' -o m.json "$api/manifests/$source"
+    platform=$(curl -sf "$api/blobs/$(jq -r .config.digest m.json)" | jq '{os, architecture}')
+    jq -n --arg digest "sha256:$(sha256sum < m.json | cut -c1-64)" --argjson size "$(wc -c < m.json)" \
+        --argjson platform "$platform" \
+        '{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $digest, size: $size, platform: $platform}'
+done | jq -s '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: .}' > index.json
+rm m.json
+curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' \
+    --data-binary @index.json "$api/manifests/$tag"
+SCRIPT
+    chmod +x "$tmp/make-index.sh"
+
+    # The layering exercise: a "runtime" (a library) and an app using it.
+    cat > "$tmp/greet.sh" <<'SCRIPT'
+# The runtime layer: a library that the app layer uses.
+greet() { echo "hello from $(hostname), $1"; }
+SCRIPT
+    cat > "$tmp/run.sh" <<'SCRIPT'
+#!/bin/sh
+# The app layer's program.
+. /usr/lib/greet/greet.sh
+greet "${1:-world}"
+SCRIPT
+fi
+
+capture ch09-registry <<'EOF'
+cat registry.yml
+curl -si http://127.0.0.1:5000/v2/; echo
+EOF
+
+capture ch09-build <<'EOF'
+umoci init --layout image
+umoci new --image image:latest
+umoci unpack --image image:latest unpacked
+ls unpacked
+cp -a rootfs/. unpacked/rootfs/
+umoci repack --image image:latest unpacked
+umoci config --image image:latest --config.cmd /bin/sh
+umoci gc --layout image
+find image -type f | sort
+jq . image/index.json
+EOF
+
+capture ch09-push <<'EOF'
+skopeo copy --dest-tls-verify=false oci:image:latest docker://127.0.0.1:5000/guide/busybox:1.0
+curl -s http://127.0.0.1:5000/v2/_catalog
+curl -s http://127.0.0.1:5000/v2/guide/busybox/tags/list
+EOF
+
+capture ch09-manifest <<'EOF'
+curl -s http://127.0.0.1:5000/v2/guide/busybox/manifests/1.0
+curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' -D headers.txt -o manifest.json http://127.0.0.1:5000/v2/guide/busybox/manifests/1.0
+grep -i -e content-type -e digest headers.txt
+jq . manifest.json
+sha256sum manifest.json
+EOF
+
+capture ch09-blobs <<'EOF'
+config=$(jq -r .config.digest manifest.json); layer=$(jq -r '.layers[0].digest' manifest.json)
+curl -s http://127.0.0.1:5000/v2/guide/busybox/blobs/$config | jq .
+curl -s -o layer.tar.gz http://127.0.0.1:5000/v2/guide/busybox/blobs/$layer
+echo $layer; sha256sum layer.tar.gz
+zcat layer.tar.gz | sha256sum
+tar -tvzf layer.tar.gz | head -n 6
+EOF
+
+capture ch09-auth <<'EOF'
+curl -si http://127.0.0.1:5001/v2/guide/busybox/manifests/1.0 | grep -i -e HTTP/ -e www-authenticate
+target/debug/step7 --store $PWD/auth-store pull 127.0.0.1:5001/guide/busybox:1.0; echo $?
+STEP7_REGISTRY_USER=guide STEP7_REGISTRY_PASSWORD=wrong target/debug/step7 --store $PWD/auth-store pull 127.0.0.1:5001/guide/busybox:1.0; echo $?
+skopeo login --tls-verify=false --authfile auth.json -u guide -p secret 127.0.0.1:5001
+cat auth.json; echo; jq -r '.auths[].auth' auth.json | base64 -d; echo
+REGISTRY_AUTH_FILE=auth.json target/debug/step7 --store $PWD/auth-store pull 127.0.0.1:5001/guide/busybox:1.0; echo $?
+rm -rf auth-store auth.json
+EOF
+
+capture ch09-pull <<'EOF'
+: > registry.log
+target/debug/step7 --store $PWD/store pull 127.0.0.1:5000/guide/busybox:1.0
+cut -d'"' -f2 registry.log
+: > registry.log
+target/debug/step7 --store $PWD/store pull 127.0.0.1:5000/guide/busybox:1.0
+cut -d'"' -f2 registry.log
+target/debug/step7 --store $PWD/store images
+EOF
+
+capture ch09-store <<'EOF'
+find store -maxdepth 3 | sort
+jq . store/images.json
+sha256sum store/blobs/sha256/*
+ls -l store/layers/sha256/*/ | head -n 8
+EOF
+
+capture ch09-verify <<'EOF'
+layer=$(jq -r '.layers[0].digest' manifest.json | cut -d: -f2)
+data=registry/docker/registry/v2/blobs/sha256/${layer:0:2}/$layer/data
+cp $data saved; printf X | dd of=$data bs=1 seek=100000 conv=notrunc status=none
+target/debug/step7 --store $PWD/fresh pull 127.0.0.1:5000/guide/busybox:1.0; echo $?
+ls fresh/blobs/sha256 fresh/layers/sha256 fresh/tmp
+cp saved $data; rm -rf saved fresh
+EOF
+
+capture ch09-index <<'EOF'
+cat make-index.sh
+umoci config --image image:latest --tag arm64 --architecture arm64
+skopeo copy -q --dest-tls-verify=false oci:image:arm64 docker://127.0.0.1:5000/guide/busybox:1.0-arm64
+./make-index.sh guide/busybox multi 1.0 1.0-arm64
+curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' http://127.0.0.1:5000/v2/guide/busybox/manifests/multi | jq .
+target/debug/step7 --store $PWD/store pull 127.0.0.1:5000/guide/busybox:multi
+target/debug/step7 --store $PWD/store pull --platform linux/s390x 127.0.0.1:5000/guide/busybox:multi; echo $?
+EOF
+
+capture ch09-app <<'EOF'
+cat hello.sh
+umoci unpack --image image:latest app-unpacked
+install -m 755 hello.sh app-unpacked/rootfs/bin/hello
+echo 'app:x:1234:1234:app:/home/app:/bin/sh' >> app-unpacked/rootfs/etc/passwd
+mkdir app-unpacked/rootfs/home/app
+rm app-unpacked/rootfs/etc/os-release
+umoci repack --image image:app app-unpacked
+umoci config --image image:app --config.entrypoint /bin/hello --config.cmd world --config.env GREETING=hello --config.workingdir /home/app --config.user app
+skopeo copy -q --dest-tls-verify=false oci:image:app docker://127.0.0.1:5000/guide/app:1.0
+: > registry.log
+target/debug/step7 --store $PWD/store pull 127.0.0.1:5000/guide/app:1.0
+cut -d'"' -f2 registry.log
+EOF
+
+# In a scratch mount namespace whose /etc is an empty tmpfs: were a
+# hostile entry to escape the layer, it would land there, not in the
+# host's /etc.
+capture ch09-hostile 'sandbox# ' unshare --mount <<'EOF'
+mount -t tmpfs scratch-etc /etc
+mkdir -p hostile/etc hostile/x && ln -s /etc hostile/evil && echo planted > hostile/x/pwned
+tar -C hostile -cPf dotdot.tar --transform 's,^x/,../../,' x/pwned
+tar -C hostile -cPf absolute.tar --transform 's,^x/,/etc/,' x/pwned
+tar -C hostile -cf symlink.tar --transform 's,^x/,evil/,' etc evil x/pwned
+tar -C hostile -cf dangling.tar --transform 's,^x/,evil/,' evil x/pwned
+for t in dotdot absolute symlink dangling; do echo "== $t.tar"; tar -tvPf $t.tar; done
+target/debug/step7 --store $PWD/hostile-store layer add dotdot dotdot.tar; echo $?
+target/debug/step7 --store $PWD/hostile-store layer add absolute absolute.tar; echo $?
+target/debug/step7 --store $PWD/hostile-store layer add symlink symlink.tar; echo $?
+target/debug/step7 --store $PWD/hostile-store layer add dangling dangling.tar; echo $?
+find /etc
+find hostile-store/layers -mindepth 3 | sort
+rm -rf hostile *.tar
+EOF
+
+capture ch09-whiteouts <<'EOF'
+app='.["127.0.0.1:5000/guide/app:1.0"]'
+tar -tvzf store/blobs/sha256/$(jq -r "$app.layers[1]" store/images.json | cut -d: -f2)
+ls -l store/layers/sha256/$(jq -r "$app.diff_ids[1]" store/images.json | cut -d: -f2)/etc
+target/debug/step7 --store $PWD/store --root state run --network none --entrypoint ls 127.0.0.1:5000/guide/app:1.0 /etc
+mkdir -p slim/etc && echo 'only this' > slim/etc/motd && touch slim/etc/.wh..wh..opq
+target/debug/step7 --store $PWD/store layer add slim slim
+python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "trusted.overlay.opaque"))' store/layers/sha256/$(jq -r .slim.diff_id store/layers.json | cut -d: -f2)/etc
+base=$(jq -r "$app.diff_ids[0]" store/images.json); echo $base
+target/debug/step7 --store $PWD/store --root state run --network none --layers $base,slim ls /etc
+rm -rf slim
+EOF
+
+capture ch09-by-hand 'sandbox# ' unshare --mount <<'EOF'
+mkdir -p ovl/lower1 ovl/lower2 ovl/upper ovl/work ovl/merged
+echo 'from lower1' > ovl/lower1/a; echo 'from lower1' > ovl/lower1/b; echo 'from lower2' > ovl/lower2/b; echo 'from lower2' > ovl/lower2/c
+mount -t overlay overlay -o lowerdir=ovl/lower2:ovl/lower1,upperdir=ovl/upper,workdir=ovl/work ovl/merged
+grep -H . ovl/merged/*
+echo 'changed' >> ovl/merged/a; rm ovl/merged/c; echo 'new' > ovl/merged/d
+ls -l ovl/upper
+cat ovl/lower1/a ovl/upper/a
+umount ovl/merged; rm -rf ovl
+EOF
+
+capture ch09-overlay <<'EOF'
+target/debug/step7 --store $PWD/store --root state run -d --name one --network none 127.0.0.1:5000/guide/busybox:1.0 sleep 1000
+target/debug/step7 --store $PWD/store --root state run -d --name two --network none 127.0.0.1:5000/guide/busybox:1.0 sleep 1000
+mount | grep "overlay on $PWD"
+target/debug/step7 --root state exec one grep overlay /proc/self/mountinfo
+target/debug/step7 --root state exec one sh -c 'echo hello > /tmp/note; echo "guest:x:1000:1000::/:/bin/sh" >> /etc/passwd; rm /bin/vi'
+target/debug/step7 --root state exec two sh -c 'cat /tmp/note; tail -n 1 /etc/passwd; ls /bin/vi'
+find store/containers/one/upper | sort
+ls -l store/containers/one/upper/bin store/containers/one/upper/etc
+target/debug/step7 --root state rm -f one; target/debug/step7 --root state rm -f two
+mount | grep -c "overlay on $PWD"; ls store/containers
+EOF
+
+capture ch09-config <<'EOF'
+jq .config store/blobs/sha256/$(jq -r '.["127.0.0.1:5000/guide/app:1.0"].config' store/images.json | cut -d: -f2)
+target/debug/step7 --store $PWD/store --root state run --network none 127.0.0.1:5000/guide/app:1.0
+target/debug/step7 --store $PWD/store --root state run --network none 127.0.0.1:5000/guide/app:1.0 you
+target/debug/step7 --store $PWD/store --root state run --network none -e GREETING=hi -u nobody -w /tmp 127.0.0.1:5000/guide/app:1.0
+target/debug/step7 --store $PWD/store --root state run --network none --entrypoint id 127.0.0.1:5000/guide/app:1.0
+getent passwd app; echo $?
+target/debug/step7 --store $PWD/store --root state run --network none -u ghost 127.0.0.1:5000/guide/app:1.0; echo $?
+EOF
+
+capture ch09-layers <<'EOF'
+target/debug/step7 --store $PWD/layers-store layer add base rootfs
+cat greet.sh run.sh
+install -D -m 644 greet.sh runtime/usr/lib/greet/greet.sh
+install -D -m 755 run.sh app/app/run.sh
+target/debug/step7 --store $PWD/layers-store layer add runtime runtime
+target/debug/step7 --store $PWD/layers-store layer add app app
+target/debug/step7 --store $PWD/layers-store layer ls
+target/debug/step7 --store $PWD/layers-store --root state run --network none --hostname box --layers base,runtime,app /app/run.sh layers
+target/debug/step7 --store $PWD/layers-store --root state run --network none --layers base,runtime ls /app; echo $?
+target/debug/step7 --store $PWD/layers-store --root state run -d --name one --network none --layers base,runtime,app sleep 1000
+target/debug/step7 --store $PWD/layers-store --root state run -d --name two --network none --layers base,runtime,app sh -c 'dd if=/dev/zero of=/big bs=1M count=5 2>/dev/null; sleep 1000'
+sleep 1
+du -sh layers-store/layers/sha256/* layers-store/containers/*/upper
+du -sh layers-store/containers/*/rootfs
+target/debug/step7 --root state rm -f one; target/debug/step7 --root state rm -f two
+rm -rf runtime app
+EOF
+
+capture ch09-rmi <<'EOF'
+target/debug/step7 --store $PWD/store images
+target/debug/step7 --store $PWD/store rmi 127.0.0.1:5000/guide/app:1.0
+target/debug/step7 --store $PWD/store rmi 127.0.0.1:5000/guide/busybox:1.0
+ls store/blobs/sha256 store/layers/sha256
+target/debug/step7 --store $PWD/store rmi 127.0.0.1:5000/guide/busybox:multi
+target/debug/step7 --store $PWD/store layer rm slim
+ls store/blobs/sha256 store/layers/sha256
+ls hostile-store/blobs/sha256
+target/debug/step7 --store $PWD/hostile-store prune
+ls hostile-store/blobs/sha256
+EOF
+
+if selected ch09-registry; then
+    cleanup_images
+    rm -rf "$tmp"/{registry,image,unpacked,app-unpacked,store,layers-store,hostile-store} "$tmp"/registry*.log
+fi
 
 echo "regen-outputs.sh: wrote $written files in $out"
