@@ -6,7 +6,8 @@
 #   make test              every test, as root, then the guide
 #   make diff FROM=3 TO=4  what step 4 adds to step 3, and nothing else
 #   make guide             build the guide (guide/book/index.html)
-#   make bench             step7, runc and crun on the same bundle (hyperfine)
+#   make bench             step7, runc and crun on the same bundle; step7 pull
+#                          against skopeo + umoci on the same image (hyperfine)
 #   make clean
 
 CARGO  ?= cargo
@@ -58,6 +59,7 @@ diff:
 
 bench:
 	step7_full_container/bench.sh
+	step7_full_container/bench-images.sh
 
 guide:
 	guide/check-includes.sh

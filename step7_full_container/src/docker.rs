@@ -245,6 +245,7 @@ impl Root {
 }
 // ANCHOR_END: root
 
+// ANCHOR: command_line
 /// The command: the entrypoint (--entrypoint, or the image's) followed by
 /// CMD (the arguments, or the image's Cmd unless --entrypoint replaced
 /// the entrypoint), as Docker combines them.
@@ -274,6 +275,7 @@ fn set_env(env: &mut Vec<String>, variable: &str) {
     env.retain(|v| v.split('=').next() != Some(key));
     env.push(variable.to_string());
 }
+// ANCHOR_END: command_line
 
 // ANCHOR: spec
 /// The Spec Docker would write for these flags.

@@ -59,8 +59,7 @@ enum Command {
         #[arg(long, short, default_value = ".")]
         bundle: PathBuf,
         /// A config.json for a non-root user: a user namespace mapping the
-        /// caller to root inside (running it needs rootless support, which
-        /// is not there yet)
+        /// caller to root inside
         #[arg(long)]
         rootless: bool,
     },
@@ -356,7 +355,10 @@ fn is_bundle_run(bundle: Option<&Path>, docker: &step7::docker::RunArgs, args: &
 
 fn store(cli: &Cli) -> PathBuf {
     let from_env = std::env::var_os("STEP7_STORE").map(PathBuf::from);
-    cli.store.clone().or(from_env).unwrap_or_else(step7::image::store::default_dir)
+    let dir = cli.store.clone().or(from_env).unwrap_or_else(step7::image::store::default_dir);
+    // Absolute: container roots in it become root.path of a bundle
+    // elsewhere, where a relative path would mean something else.
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// `layer add|ls|rm`

@@ -80,7 +80,16 @@ pub fn add(store: &Store, name: &str, source: &Path) -> Result<NamedLayer> {
     } else {
         put_file(store, source)?
     };
-    let (diff_id, _) = unpack_blob(store, &blob, None)?;
+    let (diff_id, _) = match unpack_blob(store, &blob, None) {
+        Ok(unpacked) => unpacked,
+        Err(err) => {
+            // The archive is of no use: not kept until the next prune.
+            if !store.named_layers().values().any(|l| l.blob == blob) {
+                let _ = std::fs::remove_file(store.blob(&blob)?);
+            }
+            return Err(err);
+        }
+    };
     let layer = NamedLayer { blob, diff_id, size, added: crate::state::now_rfc3339() };
     store.update_named_layers(|layers| {
         layers.insert(name.to_string(), layer.clone());

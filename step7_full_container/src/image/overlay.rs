@@ -91,6 +91,7 @@ fn mount_overlay(store: &Store, layers: &[String], dir: &Path) -> Result<()> {
 }
 // ANCHOR_END: mount_overlay
 
+// ANCHOR: copy_layers
 /// The fallback: each layer copied onto the last, whiteouts applied.
 fn copy_layers(store: &Store, layers: &[String], rootfs: &Path) -> Result<()> {
     let mut tree = Tree::open(rootfs)?;
@@ -99,6 +100,7 @@ fn copy_layers(store: &Store, layers: &[String], rootfs: &Path) -> Result<()> {
     }
     tree.finish()
 }
+// ANCHOR_END: copy_layers
 
 // ANCHOR: remove
 /// Unmount and remove a container's root, upper and work directories.

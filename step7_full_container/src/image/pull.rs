@@ -139,6 +139,7 @@ pub fn pull(store: &Store, text: &str, args: &PullArgs) -> Result<String> {
         store.put_blob(&config_digest, body)?;
     }
     let config = ImageConfiguration::from_reader(&store.read_blob(&config_digest)?[..]).context("the image config is malformed")?;
+    let platform = check_platform(&config, platform, args.platform.is_some(), &progress)?;
     let diff_ids = config.rootfs().diff_ids().clone();
     if diff_ids.len() != manifest.layers().len() {
         bail!("the image is inconsistent: {} layers in the manifest, {} in the config", manifest.layers().len(), diff_ids.len());
@@ -182,6 +183,21 @@ pub fn pull(store: &Store, text: &str, args: &PullArgs) -> Result<String> {
     Ok(name)
 }
 // ANCHOR_END: pull
+
+/// The platform the image is really for (its config says), refused if
+/// `--platform` asked for another; a warning if only the host differs
+/// (an arm64 image on amd64 runs only with emulation).
+fn check_platform(config: &ImageConfiguration, wanted: Platform, explicit: bool, progress: &Progress) -> Result<Platform> {
+    let actual = Platform { os: config.os().to_string(), architecture: config.architecture().to_string(), variant: config.variant().clone() };
+    if actual.matches(&wanted.os, &wanted.architecture, wanted.variant.as_deref()) {
+        return Ok(actual);
+    }
+    if explicit {
+        bail!("the image is for {actual}, not {wanted}");
+    }
+    progress.line(&format!("warning: the image is for {actual}, this machine is {wanted}"));
+    Ok(actual)
+}
 
 fn is_index(media_type: &str, bytes: &[u8]) -> bool {
     if media_type.starts_with(OCI_INDEX) || media_type.starts_with(DOCKER_LIST) {

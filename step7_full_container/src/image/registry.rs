@@ -143,7 +143,7 @@ impl Registry {
         if status.is_success() {
             return Ok(response);
         }
-        let body: String = response.text().unwrap_or_default().chars().take(300).collect();
+        let body: String = response.text().unwrap_or_default().trim().chars().take(300).collect();
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match self.credentials {
                 Some(_) => bail!("{} refused the credentials for {}: {body}", self.name, self.repository),

@@ -57,6 +57,7 @@ pub struct Store {
     _lock: Flock<std::fs::File>,
 }
 
+// ANCHOR: default_dir
 /// /var/lib/step7 for root; a rootless user's own data directory
 /// otherwise.
 pub fn default_dir() -> PathBuf {
@@ -69,6 +70,7 @@ pub fn default_dir() -> PathBuf {
         (None, None) => std::env::temp_dir().join(format!("step7-data-{}", nix::unistd::geteuid())),
     }
 }
+// ANCHOR_END: default_dir
 
 impl Store {
     /// Open (making it if needed) the store at `dir`; `exclusive` for

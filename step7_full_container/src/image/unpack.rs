@@ -140,6 +140,7 @@ fn xattrs(entry: &mut tar::Entry<impl Read>) -> Result<Vec<(String, Vec<u8>)>> {
     Ok(found)
 }
 
+// ANCHOR: apply
 /// Copy an unpacked layer onto `dest` (a container root assembled
 /// without overlayfs): whiteouts delete, opaque directories are emptied
 /// first. Hard links become copies.
@@ -178,6 +179,7 @@ fn apply_dir(layer: &Path, rel: &Path, dest: &mut Tree) -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: apply
 
 fn meta_of(stat: &std::fs::Metadata) -> Meta {
     use std::os::unix::fs::MetadataExt;
