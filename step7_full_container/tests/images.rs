@@ -92,6 +92,8 @@ impl Drop for Registry {
 /// One entry of a hand-made layer.
 enum Entry<'a> {
     File(&'a str, &'a str),
+    /// A file with an owner and a mode of its own.
+    Owned(&'a str, u64, u32),
     Dir(&'a str),
     Symlink(&'a str, &'a str),
     HardLink(&'a str, &'a str),
@@ -128,6 +130,7 @@ impl Layout {
             header.set_gid(0);
             let (name, kind, link, data): (&str, tar::EntryType, Option<&str>, &[u8]) = match entry {
                 Entry::File(name, text) => (name, tar::EntryType::Regular, None, text.as_bytes()),
+                Entry::Owned(name, ..) => (name, tar::EntryType::Regular, None, b"#!/bin/sh\n"),
                 Entry::Dir(name) => (name, tar::EntryType::Directory, None, b""),
                 Entry::Symlink(name, target) => (name, tar::EntryType::Symlink, Some(target), b""),
                 Entry::HardLink(name, target) => (name, tar::EntryType::Link, Some(target), b""),
@@ -135,6 +138,11 @@ impl Layout {
             header.set_entry_type(kind);
             header.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
             header.set_size(data.len() as u64);
+            if let Entry::Owned(_, uid, mode) = entry {
+                header.set_uid(*uid);
+                header.set_gid(*uid);
+                header.set_mode(*mode);
+            }
             // Raw names: the tar crate's set_path would refuse `..`.
             let gnu = header.as_gnu_mut().unwrap();
             gnu.name[..name.len()].copy_from_slice(name.as_bytes());
@@ -310,11 +318,12 @@ fn an_image_runs_with_its_layers_and_config() {
         Entry::Dir("app/"),
         Entry::File("app/hello", "hello from the app layer\n"),
         Entry::HardLink("app/hello-again", "app/hello"),
+        Entry::Owned("app/setuid", 1234, 0o4750),
     ]);
     let config = json!({
         "Env": ["GREETING=hi", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
         "Entrypoint": ["sh", "-c"],
-        "Cmd": ["echo $GREETING; pwd; id -u; cat hello-again; ls /data/old; test -e /gone || echo gone is gone"],
+        "Cmd": ["echo $GREETING; pwd; id -u; cat hello-again; ls /data/old; test -e /gone || echo gone is gone; stat -c '%u:%g %a' setuid"],
         "WorkingDir": "/app",
         "User": "app",
     });
@@ -329,7 +338,7 @@ fn an_image_runs_with_its_layers_and_config() {
     // The image's defaults.
     let out = world.step7(&["run", "--network", "none", &image]);
     assert_code(&out, 0);
-    assert_eq!(stdout(&out), "hi\n/app\n1000\nhello from the app layer\nnew\ngone is gone\n", "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hi\n/app\n1000\nhello from the app layer\nnew\ngone is gone\n1234:1234 4750\n", "{}", stderr(&out));
 
     // The flags' overrides: -e, -w, --user, CMD, --entrypoint.
     let out = world.step7(&["run", "--network", "none", "-e", "GREETING=bye", "-w", "/data", "--user", "0", &image, "echo $GREETING; pwd; id -u"]);
@@ -847,4 +856,45 @@ fn a_rootless_user_pulls_and_runs_an_image() {
     assert_eq!(stdout(&out), "0\n0\n1\n0\n", "{}", stderr(&out));
     assert_eq!(left, 0, "a container root left in the user's store");
     assert_code(&rmi, 0);
+}
+
+/// -P: the ports the image exposes are published (each on the same
+/// number of the host) and reached from the host.
+#[test]
+fn exposed_ports_are_published_with_capital_p() {
+    use std::io::Read;
+    let Some(mut world) = World::new() else { return };
+    let base = world.base_layer();
+    let config = json!({
+        "ExposedPorts": {"18082/tcp": {}},
+        "Cmd": ["sh", "-c", "while :; do echo hello-exposed | nc -l -p 18082; done"],
+    });
+    world.layout.image("v1", &[base], config, "amd64");
+    world.registry.push(&world.layout, "v1", "test/exposed");
+    let network = ["--bridge", "s7test3", "--subnet", "172.31.74.0/24"];
+    let image = world.registry.name("test/exposed:v1");
+    let mut args = vec!["run", "-d", "-P", "--name", "exposed"];
+    args.extend(network);
+    args.push(&image);
+    assert_code(&world.step7(&args), 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let answer = loop {
+        let attempt = std::net::TcpStream::connect("172.31.74.1:18082").and_then(|mut stream| {
+            let mut text = String::new();
+            stream.read_to_string(&mut text).map(|_| text)
+        });
+        match attempt {
+            Ok(text) if !text.is_empty() => break text,
+            _ if std::time::Instant::now() > deadline => break String::new(),
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    let state: serde_json::Value = serde_json::from_str(&stdout(&world.step7(&["state", "exposed"]))).unwrap();
+    assert_code(&world.step7(&["rm", "-f", "exposed"]), 0);
+    support::reap(state["pid"].as_i64().unwrap_or(0) as i32);
+    let mut cleanup = vec!["run", "--cleanup-network"];
+    cleanup.extend(network);
+    assert_code(&world.step7(&cleanup), 0);
+    assert_eq!(answer.trim(), "hello-exposed");
+    world.assert_no_containers();
 }
