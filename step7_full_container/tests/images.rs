@@ -290,7 +290,21 @@ impl World {
 }
 
 impl Drop for World {
+    /// After a failed test too: its containers removed (which unmounts
+    /// their roots), any mount still under the directory undone, and only
+    /// then the files (never removed through a mount).
     fn drop(&mut self) {
+        for entry in std::fs::read_dir(self.dir.join("state")).into_iter().flatten().flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if !id.starts_with('.') {
+                let _ = self.step7(&["rm", "-f", &id]);
+            }
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let prefix = format!("{}/", self.dir.display());
+        for point in mounts.lines().filter_map(|l| l.split(' ').nth(4)).filter(|p| p.starts_with(&prefix)) {
+            let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

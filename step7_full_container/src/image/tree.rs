@@ -124,22 +124,11 @@ impl Tree {
     /// entry replaces an earlier one), except a directory about to be
     /// written again as a directory.
     fn clear(&self, parent: &OwnedFd, name: &OsStr, keep_dir: bool) -> Result<()> {
-        let stat = match nix::sys::stat::fstatat(parent.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(stat) => stat,
-            Err(Errno::ENOENT) => return Ok(()),
-            Err(err) => bail!("cannot stat {name:?}: {err}"),
-        };
-        let is_dir = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
-        if is_dir && keep_dir {
-            return Ok(());
+        match is_dir_at(parent, name)? {
+            None => Ok(()),
+            Some(true) if keep_dir => Ok(()),
+            Some(is_dir) => remove_entry(parent, name, is_dir),
         }
-        if is_dir {
-            let fd = nix::fcntl::openat(parent.as_fd(), name, OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
-            empty_dir(&fd)?;
-        }
-        let flag = if is_dir { nix::unistd::UnlinkatFlags::RemoveDir } else { nix::unistd::UnlinkatFlags::NoRemoveDir };
-        nix::unistd::unlinkat(parent.as_fd(), name, flag).with_context(|| format!("cannot replace {name:?}"))?;
-        Ok(())
     }
 
     /// Owner, mode and time of a just-made entry (not for directories,
@@ -320,18 +309,31 @@ fn empty_dir(dir: &OwnedFd) -> Result<()> {
         .collect();
     for name in names {
         let name = OsStr::from_bytes(name.as_bytes());
-        let is_dir = match nix::sys::stat::fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(stat) => SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR,
-            Err(_) => false,
-        };
-        if is_dir {
-            let child = nix::fcntl::openat(dir.as_fd(), name, OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
-            empty_dir(&child)?;
+        if let Some(is_dir) = is_dir_at(dir, name)? {
+            remove_entry(dir, name, is_dir)?;
         }
-        let flag = if is_dir { nix::unistd::UnlinkatFlags::RemoveDir } else { nix::unistd::UnlinkatFlags::NoRemoveDir };
-        nix::unistd::unlinkat(dir.as_fd(), name, flag).with_context(|| format!("cannot remove {name:?}"))?;
     }
     Ok(())
+}
+
+/// Whether `name` in `parent` is a directory (not following a symlink);
+/// None if there is no such name.
+fn is_dir_at(parent: &OwnedFd, name: &OsStr) -> Result<Option<bool>> {
+    match nix::sys::stat::fstatat(parent.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(stat) => Ok(Some(SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(err) => bail!("cannot stat {name:?}: {err}"),
+    }
+}
+
+/// Remove `name` from `parent`; a directory with everything in it.
+fn remove_entry(parent: &OwnedFd, name: &OsStr, is_dir: bool) -> Result<()> {
+    if is_dir {
+        let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+        empty_dir(&nix::fcntl::openat(parent.as_fd(), name, flags, Mode::empty())?)?;
+    }
+    let flag = if is_dir { nix::unistd::UnlinkatFlags::RemoveDir } else { nix::unistd::UnlinkatFlags::NoRemoveDir };
+    nix::unistd::unlinkat(parent.as_fd(), name, flag).with_context(|| format!("cannot remove {name:?}"))
 }
 
 // ANCHOR: clean
@@ -350,3 +352,18 @@ pub fn clean(name: &Path) -> Result<PathBuf> {
     Ok(rel)
 }
 // ANCHOR_END: clean
+
+#[cfg(test)]
+mod tests {
+    use super::clean;
+    use std::path::Path;
+
+    #[test]
+    fn names_are_made_relative_and_dotdot_refused() {
+        assert_eq!(clean(Path::new("/etc/passwd")).unwrap(), Path::new("etc/passwd"));
+        assert_eq!(clean(Path::new("./usr//bin/./sh")).unwrap(), Path::new("usr/bin/sh"));
+        assert_eq!(clean(Path::new("./")).unwrap(), Path::new(""));
+        assert!(clean(Path::new("../etc/passwd")).is_err());
+        assert!(clean(Path::new("usr/../../etc")).is_err());
+    }
+}
