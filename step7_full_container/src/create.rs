@@ -137,7 +137,8 @@ pub fn create(options: &Options) -> Result<State> {
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: state::now_rfc3339(),
-        cgroup: cgroup_path,
+        // None made (rootless, nothing delegated): none named.
+        cgroup: if cgroup.is_some() { cgroup_path.clone() } else { PathBuf::new() },
         own_cgroup_parent: own_parent,
         annotations: bundle.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
     };

@@ -66,7 +66,10 @@ pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
     if state.status(root) == Status::Stopped {
         bail!("container {id} is not running");
     }
-    let pids = if all { cgroup(&state).pids() } else { vec![Pid::from_raw(state.pid)] };
+    let pids = match cgroup(&state) {
+        Some(cgroup) if all => cgroup.pids(),
+        _ => vec![Pid::from_raw(state.pid)],
+    };
     for pid in pids {
         crate::narrate!("kill({pid}, {signal})");
         match send(pid, signal) {
@@ -92,7 +95,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         let _ = send(Pid::from_raw(state.pid), Signal::SIGKILL);
         wait_gone(&state);
     }
-    cgroup(&state).remove();
+    if let Some(cgroup) = cgroup(&state) {
+        cgroup.remove();
+    }
     let spec = load_spec(root, &state);
     // Renamed away first, in one step: a monitor writing the exit status
     // at this moment then fails to find the directory, instead of adding
@@ -127,16 +132,22 @@ fn wait_for_execve(state: &State) {
 /// Remove the cgroup of a container that has ended, keeping its state (a
 /// stopped docker-like container stays listed until `rm`).
 pub fn release_cgroup(root: &Path, id: &str) {
-    if let Ok(state) = State::load(root, id) {
-        cgroup(&state).remove();
+    if let Some(cgroup) = State::load(root, id).ok().as_ref().and_then(cgroup) {
+        cgroup.remove();
     }
 }
 
 /// The container's cgroup, as `create` made it (left in place when
 /// dropped).
-fn cgroup(state: &State) -> Cgroup {
+/// None for a rootless container without one (no delegated subtree):
+/// its state names no cgroup, and the empty path must not be taken for
+/// the root cgroup, whose processes are everybody's.
+fn cgroup(state: &State) -> Option<Cgroup> {
+    if state.cgroup.as_os_str().is_empty() {
+        return None;
+    }
     let hierarchies = Hierarchies::detect().unwrap_or(Hierarchies { setup: crate::hierarchy::Setup::Legacy, v1: vec![], v2: None });
-    Cgroup::open(&hierarchies, &state.cgroup, state.own_cgroup_parent)
+    Some(Cgroup::open(&hierarchies, &state.cgroup, state.own_cgroup_parent))
 }
 
 /// Wait (a little) until the container's first process is gone; it may
@@ -158,12 +169,16 @@ fn load_spec(root: &Path, state: &State) -> Option<oci_spec::runtime::Spec> {
 /// PIDs of the container's processes (its cgroup's).
 pub fn ps(root: &Path, id: &str) -> Result<Vec<Pid>> {
     let state = State::load(root, id)?;
-    Ok(cgroup(&state).pids())
+    Ok(match cgroup(&state) {
+        Some(cgroup) => cgroup.pids(),
+        None if state.is_alive() => vec![Pid::from_raw(state.pid)],
+        None => vec![],
+    })
 }
 
 /// Whether the container is frozen (paused).
 pub fn is_frozen(state: &State) -> bool {
-    cgroup(state).is_frozen()
+    cgroup(state).is_some_and(|c| c.is_frozen())
 }
 
 // ANCHOR: pause
@@ -176,7 +191,8 @@ pub fn pause(root: &Path, id: &str, paused: bool) -> Result<()> {
     if status != from {
         bail!("container {id} is {}: only a {} container can be {to}d", status.as_str(), from.as_str());
     }
-    cgroup(&state).freeze(paused)
+    let cgroup = cgroup(&state).context("a rootless container without a delegated cgroup has no freezer: it cannot be paused")?;
+    cgroup.freeze(paused)
 }
 // ANCHOR_END: pause
 

@@ -8,9 +8,11 @@
 //! other's writes, and removing a container is removing its upper dir.
 //! `workdir` is overlayfs's scratch space (same filesystem as upperdir).
 //!
-//!     containers/<id>/upper   the container's changes
-//!     containers/<id>/work
-//!     containers/<id>/rootfs  the overlay mount: root.path of its config
+//! ```text
+//! containers/<id>/upper   the container's changes
+//! containers/<id>/work
+//! containers/<id>/rootfs  the overlay mount: root.path of its config
+//! ```
 //!
 //! Where overlayfs cannot be mounted (a rootless user outside its own
 //! user namespace, or a store on a filesystem overlayfs refuses as

@@ -2,8 +2,10 @@
 //!
 //! Two requests are all a pull needs:
 //!
-//!     GET /v2/<repository>/manifests/<tag or digest>   (Accept: manifest types)
-//!     GET /v2/<repository>/blobs/<digest>
+//! ```text
+//! GET /v2/<repository>/manifests/<tag or digest>   (Accept: manifest types)
+//! GET /v2/<repository>/blobs/<digest>
+//! ```
 //!
 //! A registry may answer 401 with a `WWW-Authenticate` challenge. `Bearer`
 //! (Docker Hub, most public registries) names a token service: ask it for

@@ -1,13 +1,15 @@
 //! The image store: content addressed, so that what two images share is
 //! stored once.
 //!
-//!     /var/lib/step7/                  ($XDG_DATA_HOME/step7 rootless)
-//!       blobs/sha256/<hex>             manifests, configs, compressed layers
-//!       layers/sha256/<hex>/           unpacked layers, named by diff_id
-//!       images.json                    name -> manifest, config, layers
-//!       layers.json                    `layer add` names -> diff_id
-//!       containers/<id>/               a container's upper, work and root
-//!       tmp/                           downloads and unpacks in progress
+//! ```text
+//! /var/lib/step7/                  ($XDG_DATA_HOME/step7 rootless)
+//!   blobs/sha256/<hex>             manifests, configs, compressed layers
+//!   layers/sha256/<hex>/           unpacked layers, named by diff_id
+//!   images.json                    name -> manifest, config, layers
+//!   layers.json                    `layer add` names -> diff_id
+//!   containers/<id>/               a container's upper, work and root
+//!   tmp/                           downloads and unpacks in progress
+//! ```
 //!
 //! Nothing appears under its final name until it is complete and checked:
 //! it is written in tmp/ and renamed (rename(2) is atomic), so a killed
