@@ -205,7 +205,6 @@ fn unknown_containers_are_named_in_the_error() {
 /// rule goes with the container.
 #[test]
 fn a_published_port_is_reached_from_the_host() {
-    use std::io::Read;
     let Some(rootfs) = Rootfs::new() else { return };
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
     let network = ["--bridge", "s7test2", "--subnet", "172.31.73.0/24"];
@@ -213,18 +212,7 @@ fn a_published_port_is_reached_from_the_host() {
     args.extend(network);
     args.extend(["--", "sh", "-c", "while :; do echo hello-published | nc -l -p 80; done"]);
     assert_code(&step7(&root, &args), 0);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let answer = loop {
-        let attempt = std::net::TcpStream::connect("172.31.73.1:18081").and_then(|mut stream| {
-            let mut text = String::new();
-            stream.read_to_string(&mut text).map(|_| text)
-        });
-        match attempt {
-            Ok(text) if !text.is_empty() => break text,
-            _ if std::time::Instant::now() > deadline => panic!("the published port did not answer"),
-            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
-        }
-    };
+    let answer = support::read_from("172.31.73.1:18081");
     let state: serde_json::Value = serde_json::from_str(&stdout(&step7(&root, &["state", "pub"]))).unwrap();
     assert_code(&step7(&root, &["rm", "-f", "pub"]), 0);
     support::reap(state["pid"].as_i64().unwrap_or(0) as i32);

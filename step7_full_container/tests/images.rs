@@ -257,10 +257,17 @@ impl World {
     }
 
     fn step7_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        support::finish(command.spawn().unwrap())
+    }
+
+    /// The command, not started yet: stdout and stderr piped.
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
         command.arg("--store").arg(self.store()).arg("--root").arg(self.dir.join("state")).args(args);
-        command.envs(env.iter().copied());
-        support::finish(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
     }
 
     /// The busybox rootfs as a layer.
@@ -609,16 +616,7 @@ fn concurrent_pulls_are_safe() {
     world.layout.image("v1", &[base], json!({}), "amd64");
     world.registry.push(&world.layout, "v1", "test/twice");
     let image = world.registry.name("test/twice:v1");
-    let spawn = || {
-        Command::new(BIN)
-            .arg("--store")
-            .arg(world.store())
-            .args(["pull", &image])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || world.command(&["pull", &image]).spawn().unwrap();
     let (a, b) = (spawn(), spawn());
     assert_code(&support::finish(a), 0);
     assert_code(&support::finish(b), 0);
@@ -637,16 +635,7 @@ fn prune_removes_leftovers() {
     world.registry.push(&world.layout, "v1", "test/prune");
     let image = world.registry.name("test/prune:v1");
     // A run SIGKILLed while its container sleeps: state and root remain.
-    let mut child = Command::new(BIN)
-        .arg("--store")
-        .arg(world.store())
-        .arg("--root")
-        .arg(world.dir.join("state"))
-        .args(["run", "--network", "none", "--name", "killed", &image, "sleep", "60"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = world.command(&["run", "--network", "none", "--name", "killed", &image, "sleep", "60"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     for _ in 0..200 {
         if world.dir.join("state/killed").exists() && support::first_child(child.id()) != 0 {
             break;
@@ -876,7 +865,6 @@ fn a_rootless_user_pulls_and_runs_an_image() {
 /// number of the host) and reached from the host.
 #[test]
 fn exposed_ports_are_published_with_capital_p() {
-    use std::io::Read;
     let Some(mut world) = World::new() else { return };
     let base = world.base_layer();
     let config = json!({
@@ -891,18 +879,7 @@ fn exposed_ports_are_published_with_capital_p() {
     args.extend(network);
     args.push(&image);
     assert_code(&world.step7(&args), 0);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let answer = loop {
-        let attempt = std::net::TcpStream::connect("172.31.74.1:18082").and_then(|mut stream| {
-            let mut text = String::new();
-            stream.read_to_string(&mut text).map(|_| text)
-        });
-        match attempt {
-            Ok(text) if !text.is_empty() => break text,
-            _ if std::time::Instant::now() > deadline => break String::new(),
-            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
-        }
-    };
+    let answer = support::read_from("172.31.74.1:18082");
     let state: serde_json::Value = serde_json::from_str(&stdout(&world.step7(&["state", "exposed"]))).unwrap();
     assert_code(&world.step7(&["rm", "-f", "exposed"]), 0);
     support::reap(state["pid"].as_i64().unwrap_or(0) as i32);

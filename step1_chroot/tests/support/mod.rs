@@ -381,3 +381,21 @@ pub mod vm {
             .collect()
     }
 }
+
+/// What a TCP server at `address` sends before closing, waiting up to
+/// 10 s for it to listen (a container starting); empty if it never does.
+pub fn read_from(address: &str) -> String {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = std::net::TcpStream::connect(address).and_then(|mut stream| {
+            let mut text = String::new();
+            stream.read_to_string(&mut text).map(|_| text)
+        });
+        match attempt {
+            Ok(text) if !text.is_empty() => return text,
+            _ if std::time::Instant::now() > deadline => return String::new(),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
