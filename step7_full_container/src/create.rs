@@ -137,8 +137,7 @@ pub fn create(options: &Options) -> Result<State> {
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: state::now_rfc3339(),
-        // None made (rootless, nothing delegated): none named.
-        cgroup: if cgroup.is_some() { cgroup_path.clone() } else { PathBuf::new() },
+        cgroup: cgroup.is_some().then(|| cgroup_path.clone()),
         own_cgroup_parent: own_parent,
         annotations: bundle.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
     };

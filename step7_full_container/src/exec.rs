@@ -73,9 +73,12 @@ pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Op
         .map(|path| std::fs::File::create(path).with_context(|| format!("cannot create --pid-file {}", path.display())))
         .transpose()?;
     // Into the container's cgroup first, so that the forked process starts
-    // inside it and counts against its limits.
-    let hierarchies = Hierarchies::detect()?;
-    crate::cgroup::Cgroup::open(&hierarchies, &state.cgroup, false).attach(nix::unistd::getpid())?;
+    // inside it and counts against its limits (a rootless container may
+    // have none).
+    if let Some(path) = &state.cgroup {
+        let hierarchies = Hierarchies::detect()?;
+        crate::cgroup::Cgroup::open(&hierarchies, path, false).attach(nix::unistd::getpid())?;
+    }
     join_namespaces(state.pid)?;
 
     let seccomp = spec.linux().as_ref().and_then(|linux| linux.seccomp().clone());

@@ -139,15 +139,11 @@ pub fn release_cgroup(root: &Path, id: &str) {
 
 /// The container's cgroup, as `create` made it (left in place when
 /// dropped).
-/// None for a rootless container without one (no delegated subtree):
-/// its state names no cgroup, and the empty path must not be taken for
-/// the root cgroup, whose processes are everybody's.
+/// None for a rootless container without one (no delegated subtree).
 fn cgroup(state: &State) -> Option<Cgroup> {
-    if state.cgroup.as_os_str().is_empty() {
-        return None;
-    }
+    let path = state.cgroup.as_ref()?;
     let hierarchies = Hierarchies::detect().unwrap_or(Hierarchies { setup: crate::hierarchy::Setup::Legacy, v1: vec![], v2: None });
-    Some(Cgroup::open(&hierarchies, &state.cgroup, state.own_cgroup_parent))
+    Some(Cgroup::open(&hierarchies, path, state.own_cgroup_parent))
 }
 
 /// Wait (a little) until the container's first process is gone; it may

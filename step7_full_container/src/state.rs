@@ -60,8 +60,10 @@ pub struct State {
     pub rootfs: PathBuf,
     /// RFC 3339, UTC.
     pub created: String,
-    /// The cgroup, relative to each hierarchy's root.
-    pub cgroup: PathBuf,
+    /// The cgroup, relative to each hierarchy's root; none for a rootless
+    /// container without a delegated cgroup v2 subtree.
+    #[serde(default)]
+    pub cgroup: Option<PathBuf>,
     /// The cgroup's parent is ours (step7/), to remove once empty.
     pub own_cgroup_parent: bool,
     #[serde(default)]

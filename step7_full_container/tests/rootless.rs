@@ -75,6 +75,20 @@ fn a_non_root_user_runs_a_container_as_root_of_its_own_namespace() {
     // root outside.
     assert_eq!(lines[3], "nobody");
 
+    // A detached container without a cgroup: exec joins it (and no
+    // cgroup of anyone else's), ps shows its process, rm -f removes it.
+    let out = user.step7(&runtime_dir, &["run", "-d", "--rootfs", rootfs_dir, "--name", "bg", "sleep", "60"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = user.step7(&runtime_dir, &["exec", "bg", "sh", "-c", "id -u; cat /proc/self/cgroup | wc -l"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().next(), Some("0"), "{}", stdout(&out));
+    let out = user.step7(&runtime_dir, &["ps", "bg"]);
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+    let pid: i32 = stdout(&out).trim().parse().unwrap_or(0);
+    let out = user.step7(&runtime_dir, &["rm", "-f", "bg"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    support::reap(pid);
+
     // What needs root is refused, with the reason.
     let out = user.step7(&runtime_dir, &["run", "--rootfs", rootfs_dir, "--memory", "64m", "true"]);
     assert!(stderr(&out).contains("rootless: cgroup limits need a cgroup v2 subtree delegated"), "{}", stderr(&out));
