@@ -50,16 +50,6 @@ pub fn unpack_blob(store: &Store, digest: &str, expected: Option<&str>) -> Resul
 }
 // ANCHOR_END: unpack_blob
 
-/// Store a file (read whole, hashed as it is copied) as a blob; returns
-/// its digest.
-fn put_file(store: &Store, file: &Path) -> Result<(String, u64)> {
-    let mut hashing = super::digest::Hashing::new(std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?);
-    std::io::copy(&mut hashing, &mut std::io::sink())?;
-    let digest = hashing.digest();
-    store.put_blob(&digest, std::fs::File::open(file)?)?;
-    Ok((digest, hashing.bytes))
-}
-
 // ANCHOR: add
 /// `layer add NAME DIR|TAR`: a directory is archived first (so that every
 /// layer, pulled or made, is unpacked by the same careful code).
@@ -73,12 +63,12 @@ pub fn add(store: &Store, name: &str, source: &Path) -> Result<NamedLayer> {
             builder.follow_symlinks(false);
             builder.append_dir_all(".", source).with_context(|| format!("cannot archive {}", source.display()))?;
             builder.into_inner()?.sync_all()?;
-            put_file(store, &temp)
+            store.put_new(std::fs::File::open(&temp)?)
         })();
         let _ = std::fs::remove_file(&temp);
         archived?
     } else {
-        put_file(store, source)?
+        store.put_new(std::fs::File::open(source).with_context(|| format!("cannot read {}", source.display()))?)?
     };
     let (diff_id, _) = match unpack_blob(store, &blob, None) {
         Ok(unpacked) => unpacked,

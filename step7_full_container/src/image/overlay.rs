@@ -45,12 +45,13 @@ pub fn prepare(store: &Store, id: &str, layers: &[String], state: &Path) -> Resu
     std::fs::write(dir.join("state"), state.as_os_str().as_encoded_bytes())?;
     std::fs::write(dir.join("owner"), crate::owner::owner())?;
     let rootfs = dir.join("rootfs");
-    let made = match use_overlay() {
-        true => mount_overlay(store, layers, &dir).or_else(|err| {
+    let made = if use_overlay() {
+        mount_overlay(store, layers, &dir).or_else(|err| {
             crate::narrate!("overlayfs refused ({err:#}): copying the layers instead");
             copy_layers(store, layers, &rootfs)
-        }),
-        false => copy_layers(store, layers, &rootfs),
+        })
+    } else {
+        copy_layers(store, layers, &rootfs)
     };
     if let Err(err) = made {
         let _ = remove(&dir);

@@ -111,14 +111,7 @@ impl Store {
     /// disk. A mismatch is an error and leaves nothing behind.
     pub fn put_blob(&self, digest: &str, content: impl Read) -> Result<PathBuf> {
         let path = self.blob(digest)?;
-        let temp = self.temp("blob");
-        let mut hashing = Hashing::new(content);
-        let copied = std::fs::File::create(&temp).and_then(|mut file| std::io::copy(&mut hashing, &mut file));
-        if let Err(err) = copied {
-            let _ = std::fs::remove_file(&temp);
-            return Err(err).context(format!("downloading {digest} failed"));
-        }
-        let got = hashing.digest();
+        let (temp, got, _) = self.write_temp(content).with_context(|| format!("downloading {digest} failed"))?;
         if got != digest {
             let _ = std::fs::remove_file(&temp);
             bail!("blob {digest} arrived with digest {got}: corrupt or tampered with, so not stored");
@@ -126,7 +119,29 @@ impl Store {
         std::fs::rename(&temp, &path)?;
         Ok(path)
     }
+
+    /// `content` into tmp/, hashed on the way: the file, its digest and
+    /// its size.
+    fn write_temp(&self, content: impl Read) -> Result<(PathBuf, String, u64)> {
+        let temp = self.temp("blob");
+        let mut hashing = Hashing::new(content);
+        let copied = std::fs::File::create(&temp).and_then(|mut file| std::io::copy(&mut hashing, &mut file));
+        if let Err(err) = copied {
+            let _ = std::fs::remove_file(&temp);
+            return Err(err.into());
+        }
+        Ok((temp, hashing.digest(), hashing.bytes))
+    }
     // ANCHOR_END: put_blob
+
+    /// Store `content` under the digest it turns out to have (a tar of
+    /// `layer add`: there is no name to check it against). Returns the
+    /// digest and the size.
+    pub fn put_new(&self, content: impl Read) -> Result<(String, u64)> {
+        let (temp, digest, size) = self.write_temp(content)?;
+        std::fs::rename(&temp, self.blob(&digest)?)?;
+        Ok((digest, size))
+    }
 
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let path = self.blob(digest)?;
