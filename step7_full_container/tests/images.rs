@@ -395,6 +395,19 @@ fn two_containers_share_layers_but_not_writes() {
     assert_code(&world.step7(&["exec", "one", "sh", "-c", "echo mine > /etc/written-by-one; rm /bin/ls"]), 0);
     let out = world.step7(&["exec", "two", "sh", "-c", "cat /etc/written-by-one 2>&1; test -e /bin/ls && echo ls is still here"]);
     assert!(stdout(&out).contains("No such file") && stdout(&out).contains("ls is still here"), "{}", stdout(&out));
+    // A container of the same name under another state directory is
+    // refused: the store holds one root per name.
+    let other = Command::new(BIN)
+        .arg("--store")
+        .arg(world.store())
+        .arg("--root")
+        .arg(world.dir.join("other-state"))
+        .args(["run", "--network", "none", "--name", "one", &image, "true"])
+        .output()
+        .unwrap();
+    assert!(stderr(&other).contains("already holds a root for a container named one"), "{}", stderr(&other));
+    let out = world.step7(&["exec", "one", "cat", "/etc/written-by-one"]);
+    assert_eq!(stdout(&out), "mine\n", "{}", stderr(&out));
     // One layer on disk, the lower directory of both overlay mounts.
     assert_eq!(world.stored("layers/sha256").len(), 1);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

@@ -34,7 +34,11 @@ use super::tree::Tree;
 pub fn prepare(store: &Store, id: &str, layers: &[String], state: &Path) -> Result<PathBuf> {
     let dir = store.container(id);
     if dir.exists() {
-        // Left by a run killed before its container existed.
+        // Left by a run killed before its container existed, or the root
+        // of a live container of that name under another state directory.
+        if !is_orphan(&dir) {
+            bail!("the image store already holds a root for a container named {id} (another --root?): choose another --name");
+        }
         remove(&dir)?;
     }
     for sub in ["upper", "work", "rootfs"] {
@@ -137,12 +141,11 @@ fn is_mount_point(path: &Path) -> bool {
 /// finished, or state on a tmpfs emptied by a reboot) and whose maker is
 /// no longer running: removed by prune.
 pub fn orphans(store: &Store) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(store.dir.join("containers")).into_iter().flatten().flatten() {
-        let state = std::fs::read(entry.path().join("state")).ok().map(|b| PathBuf::from(String::from_utf8_lossy(&b).to_string()));
-        if !state.is_some_and(|s| s.exists()) && !crate::owner::is_alive(&entry.path().join("owner")) {
-            found.push(entry.path());
-        }
-    }
-    found
+    let entries = std::fs::read_dir(store.dir.join("containers")).into_iter().flatten().flatten();
+    entries.map(|entry| entry.path()).filter(|dir| is_orphan(dir)).collect()
+}
+
+fn is_orphan(dir: &Path) -> bool {
+    let state = std::fs::read(dir.join("state")).ok().map(|b| PathBuf::from(String::from_utf8_lossy(&b).to_string()));
+    !state.is_some_and(|s| s.exists()) && !crate::owner::is_alive(&dir.join("owner"))
 }
