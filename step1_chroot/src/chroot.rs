@@ -18,8 +18,7 @@ use std::path::Path;
 /// Make `rootfs` the root directory of this process.
 pub fn enter(rootfs: &Path) -> Result<()> {
     crate::narrate!("chroot({:?})", rootfs);
-    nix::unistd::chroot(rootfs)
-        .with_context(|| format!("chroot({}) failed", rootfs.display()))?;
+    nix::unistd::chroot(rootfs).with_context(|| format!("chroot({}) failed", rootfs.display()))?;
 
     // chroot does not move the working directory. Without this chdir the
     // process would still sit in a directory of the host, outside its new

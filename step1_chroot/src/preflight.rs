@@ -38,16 +38,13 @@ pub fn rootfs(arg: Option<&Path>) -> Result<PathBuf> {
     let hint = "run `make rootfs` to create the default one, or pass --rootfs DIR";
     // Canonical, so that the narration and error messages show the real
     // path, and chroot/pivot_root get no `..` or symlinks to trip over.
-    let path = path
-        .canonicalize()
-        .map_err(|_| anyhow::anyhow!("no rootfs at {}: {hint}", path.display()))?;
+    let path = path.canonicalize().map_err(|_| anyhow::anyhow!("no rootfs at {}: {hint}", path.display()))?;
     if !path.is_dir() {
         bail!("no rootfs at {}: not a directory; {hint}", path.display());
     }
     if path == Path::new("/") {
         bail!("the rootfs is the host's / : that would isolate nothing; {hint}");
     }
-    path.read_dir()
-        .with_context(|| format!("cannot read the rootfs at {}", path.display()))?;
+    path.read_dir().with_context(|| format!("cannot read the rootfs at {}", path.display()))?;
     Ok(path)
 }

@@ -47,8 +47,7 @@ impl std::error::Error for Failed {}
 
 /// The exit status an error stands for: its own for [`Failed`], else 125.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
-    err.downcast_ref::<Failed>()
-        .map_or(EXIT_SETUP_FAILED, |failed| failed.code)
+    err.downcast_ref::<Failed>().map_or(EXIT_SETUP_FAILED, |failed| failed.code)
 }
 
 /// The container process, as the runtime sees it.
@@ -70,10 +69,7 @@ static ERROR_PIPE: AtomicI32 = AtomicI32::new(-1);
 ///
 /// `setup` runs in the child and must end in execve (it only returns on
 /// error). Its error reaches the runtime through [`Container::started`].
-pub fn spawn(
-    namespaces: CloneFlags,
-    setup: impl FnOnce() -> Result<Infallible>,
-) -> Result<Container> {
+pub fn spawn(namespaces: CloneFlags, setup: impl FnOnce() -> Result<Infallible>) -> Result<Container> {
     spawn_with(namespaces, Lifetime::TiedToRuntime, setup)
 }
 // ANCHOR_END: spawn
@@ -97,8 +93,7 @@ pub fn spawn_with(
 ) -> Result<Container> {
     // O_CLOEXEC: the kernel closes the write end when the command execs,
     // which is how the runtime learns that exec succeeded.
-    let (read_end, write_end) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2 failed")?;
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2 failed")?;
 
     // Anything still buffered would be printed twice, once by each process.
     let _ = std::io::stdout().flush();
@@ -166,9 +161,7 @@ fn clone3(namespaces: CloneFlags) -> Result<Option<Pid>> {
     // SAFETY: the runtime is single-threaded here (no thread could hold a
     // lock that the child would then wait for forever), and with a zero
     // stack the child resumes on its own copy of this stack, as with fork.
-    let ret = unsafe {
-        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size_of::<CloneArgs>())
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size_of::<CloneArgs>()) };
     let ret = if ret == -1 && Errno::last() == Errno::ENOSYS {
         // Kernels before 5.3 (and some sandboxes) lack clone3; clone(2)
         // with a zero stack pointer does the same for what we need.
@@ -178,9 +171,7 @@ fn clone3(namespaces: CloneFlags) -> Result<Option<Pid>> {
         ret
     };
     match ret {
-        -1 => Err(Errno::last()).with_context(|| {
-            format!("clone3({}) failed", flag_names(namespaces))
-        }),
+        -1 => Err(Errno::last()).with_context(|| format!("clone3({}) failed", flag_names(namespaces))),
         0 => Ok(None),
         pid => Ok(Some(Pid::from_raw(pid as i32))),
     }
@@ -237,8 +228,7 @@ impl Container {
     pub fn started(&mut self) -> Result<()> {
         let Some(mut pipe) = self.errors.take() else { return Ok(()) };
         let mut message = String::new();
-        pipe.read_to_string(&mut message)
-            .context("reading the container's error pipe failed")?;
+        pipe.read_to_string(&mut message).context("reading the container's error pipe failed")?;
         if message.is_empty() {
             return Ok(());
         }
@@ -301,10 +291,7 @@ fn exec_error(program: &str, errno: Errno) -> anyhow::Error {
                  the same way)"
             ),
         },
-        _ => Failed {
-            code: EXIT_CANNOT_EXECUTE,
-            message: format!("{program}: cannot execute: {}", errno.desc()),
-        },
+        _ => Failed { code: EXIT_CANNOT_EXECUTE, message: format!("{program}: cannot execute: {}", errno.desc()) },
     };
     failed.into()
 }

@@ -22,9 +22,7 @@ fn init_is_pid_1_and_the_command_pid_2() {
 fn signals_are_forwarded_to_the_command() {
     let Some(rootfs) = Rootfs::new() else { return };
     for (signal, name, code) in [(libc::SIGTERM, "TERM", 3), (libc::SIGHUP, "HUP", 4), (libc::SIGUSR1, "USR1", 5)] {
-        let script = format!(
-            "trap 'echo got-{name}; exit {code}' {name}; echo ready; while :; do sleep 0.05; done"
-        );
+        let script = format!("trap 'echo got-{name}; exit {code}' {name}; echo ready; while :; do sleep 0.05; done");
         let mut child = start(BIN, &[&rootfs.arg(), "sh", "-c", &script]);
         let mut rest = wait_for_line(&mut child, "ready");
         unsafe { libc::kill(child.id() as i32, signal) };
@@ -109,8 +107,7 @@ struct HostProc(std::path::PathBuf);
 
 impl HostProc {
     fn mount(dir: &std::path::Path) -> HostProc {
-        nix::mount::mount(Some("proc"), dir, Some("proc"), nix::mount::MsFlags::empty(), None::<&str>)
-            .unwrap();
+        nix::mount::mount(Some("proc"), dir, Some("proc"), nix::mount::MsFlags::empty(), None::<&str>).unwrap();
         HostProc(dir.to_path_buf())
     }
 }
@@ -127,10 +124,7 @@ fn children(pid: u32) -> Vec<u32> {
 }
 
 fn all_pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
+    std::fs::read_dir("/proc").unwrap().filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok()).collect()
 }
 
 /// The state letter from /proc/PID/stat (R, S, Z, ...); '?' if gone.

@@ -102,6 +102,5 @@ fn make_device(path: &Path, major: u64, minor: u64) -> Result<()> {
 
 fn symlink(target: &str, link: &Path) -> Result<()> {
     crate::narrate!("symlink({target:?}, {link:?})");
-    std::os::unix::fs::symlink(target, link)
-        .with_context(|| format!("cannot create the symlink {}", link.display()))
+    std::os::unix::fs::symlink(target, link).with_context(|| format!("cannot create the symlink {}", link.display()))
 }

@@ -85,8 +85,7 @@ fn mount_proc(rootfs: &Path) -> Result<()> {
 /// settings through it.
 fn mount_sys(rootfs: &Path) -> Result<()> {
     let target = mount_point(rootfs, "sys")?;
-    let flags =
-        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some(Path::new("sysfs")), &target, Some("sysfs"), flags, None)
 }
 // ANCHOR_END: mount_sys
@@ -121,8 +120,7 @@ pub fn mount_point(rootfs: &Path, name: &str) -> Result<std::path::PathBuf> {
     let path = rootfs.join(name);
     if !path.is_dir() {
         crate::narrate!("mkdir({path:?})");
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("cannot create the mount point {}", path.display()))?;
+        std::fs::create_dir_all(&path).with_context(|| format!("cannot create the mount point {}", path.display()))?;
     }
     Ok(path)
 }

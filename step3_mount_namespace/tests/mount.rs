@@ -13,7 +13,8 @@ fn proc_lists_only_the_containers_processes() {
     let Some(rootfs) = Rootfs::new() else { return };
     let out = run(BIN, &[&rootfs.arg(), "ps", "-o", "pid,comm"]);
     assert_code(&out, 0);
-    let pids: Vec<u32> = stdout(&out).lines().skip(1).map(|l| l.split_whitespace().next().unwrap().parse().unwrap()).collect();
+    let pids: Vec<u32> =
+        stdout(&out).lines().skip(1).map(|l| l.split_whitespace().next().unwrap().parse().unwrap()).collect();
     // init (1) and ps (2): nothing of the host's.
     assert_eq!(pids, [1, 2], "{}", stdout(&out));
 }

@@ -15,7 +15,8 @@ fn host_name() -> String {
 fn hostname_is_set_inside_and_the_hosts_is_untouched() {
     let Some(rootfs) = Rootfs::new() else { return };
     let before = host_name();
-    let out = run(BIN, &[&rootfs.arg(), "--hostname", "box-1", "sh", "-c", "hostname; uname -n; hostname renamed; hostname"]);
+    let out =
+        run(BIN, &[&rootfs.arg(), "--hostname", "box-1", "sh", "-c", "hostname; uname -n; hostname renamed; hostname"]);
     assert_code(&out, 0);
     assert_eq!(stdout(&out), "box-1\nbox-1\nrenamed\n");
     assert_eq!(host_name(), before, "the host's hostname changed");

@@ -20,8 +20,7 @@ pub struct Gate {
 impl Gate {
     /// Make the gate before clone, so that both processes have it.
     pub fn new() -> Result<Gate> {
-        let (read, write) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2 failed")?;
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2 failed")?;
         Ok(Gate { read, write })
     }
 

@@ -39,7 +39,10 @@ impl FromStr for Subnet {
         }
         let mask = u32::MAX << (32 - prefix);
         if u32::from(address) & !mask != 0 {
-            bail!("invalid subnet {text}: host bits are set; did you mean {}/{prefix}?", Ipv4Addr::from(u32::from(address) & mask));
+            bail!(
+                "invalid subnet {text}: host bits are set; did you mean {}/{prefix}?",
+                Ipv4Addr::from(u32::from(address) & mask)
+            );
         }
         Ok(Subnet { network: address, prefix })
     }
@@ -98,10 +101,12 @@ impl Leases {
     /// releases a flock when its holder dies, so a killed runtime never
     /// leaves the lock taken.
     pub fn lock(&self) -> Result<Locked> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create {}", self.dir.display()))?;
         let path = self.dir.join("lock");
-        let file = File::options().create(true).append(true).open(&path)
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         crate::narrate!("flock({path:?}, LOCK_EX)");
         let lock = Flock::lock(file, FlockArg::LockExclusive)

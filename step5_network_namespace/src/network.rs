@@ -180,8 +180,7 @@ impl Network {
             let target = rootfs.join("etc").join(name);
             if !target.exists() {
                 std::fs::create_dir_all(rootfs.join("etc"))?;
-                std::fs::File::create(&target)
-                    .with_context(|| format!("cannot create {}", target.display()))?;
+                std::fs::File::create(&target).with_context(|| format!("cannot create {}", target.display()))?;
             }
             crate::mount::mount(Some(source), &target, None, MsFlags::MS_BIND, None)?;
         }
@@ -261,7 +260,10 @@ impl ContainerFiles {
             Some(address) => format!("{address}\t{hostname}\n"),
             None => format!("127.0.1.1\t{hostname}\n"),
         };
-        std::fs::write(&files.hosts, format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own_line}"))?;
+        std::fs::write(
+            &files.hosts,
+            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own_line}"),
+        )?;
         std::fs::write(&files.resolv_conf, resolv_conf(dns))?;
         Ok(files)
     }

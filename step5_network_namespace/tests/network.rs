@@ -90,7 +90,10 @@ const PRINT_ADDRESS: &str = "ip -4 -o addr show eth0 | awk '{print $4}' | cut -d
 fn eth0_has_an_address_of_the_subnet_and_reaches_the_gateway() {
     let Some(rootfs) = Rootfs::new() else { return };
     let net = TestNet::new(1);
-    let script = format!("{PRINT_ADDRESS}; ip route | grep default; ping -c 1 -W 2 {} >/dev/null && echo reached", net.gateway());
+    let script = format!(
+        "{PRINT_ADDRESS}; ip route | grep default; ping -c 1 -W 2 {} >/dev/null && echo reached",
+        net.gateway()
+    );
     let out = run(BIN, &net.args(&rootfs.arg(), &["sh", "-c", &script]));
     assert_code(&out, 0);
     let text = stdout(&out);

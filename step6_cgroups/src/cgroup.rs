@@ -131,7 +131,10 @@ impl Cgroup {
         own_parent: bool,
     ) -> Result<Cgroup> {
         if hierarchies.setup != Setup::Unified {
-            bail!("only cgroup v2 can be delegated to a user, and this host's controllers are v1 ({})", hierarchies.setup);
+            bail!(
+                "only cgroup v2 can be delegated to a user, and this host's controllers are v1 ({})",
+                hierarchies.setup
+            );
         }
         Cgroup::build(hierarchies, top.strip_prefix("/").unwrap_or(top), path, limits, controllers, own_parent)
     }
@@ -309,7 +312,9 @@ impl Cgroup {
         }
         if let Some(total) = limits.memory_swap {
             if !self.path("memory", "memory.memsw.limit_in_bytes").exists() {
-                bail!("--memory-swap: this kernel does not account swap (no memory.memsw files; boot with swapaccount=1)");
+                bail!(
+                    "--memory-swap: this kernel does not account swap (no memory.memsw files; boot with swapaccount=1)"
+                );
             }
             let value = total.map_or("-1".to_string(), |bytes| bytes.to_string());
             self.write("memory", "memory.memsw.limit_in_bytes", &value)?;
@@ -328,7 +333,9 @@ impl Cgroup {
             let file = ["blkio.weight", "blkio.bfq.weight"]
                 .into_iter()
                 .find(|file| self.path("blkio", file).exists())
-                .context("--blkio-weight: this host's blkio controller has no weights (they need the BFQ I/O scheduler)")?;
+                .context(
+                    "--blkio-weight: this host's blkio controller has no weights (they need the BFQ I/O scheduler)",
+                )?;
             self.write("blkio", file, &weight.to_string())?;
         }
         Ok(())
@@ -391,10 +398,15 @@ impl Cgroup {
         let oom_kills = self.oom_kills();
         let limit = self.memory_limit.map_or("none".into(), mib);
         if oom_kills > 0 && code == 128 + libc::SIGKILL {
-            return Err(step5::process::Failed { code, message: format!("killed: out of memory (limit {limit})") }.into());
+            return Err(
+                step5::process::Failed { code, message: format!("killed: out of memory (limit {limit})") }.into()
+            );
         }
         if oom_kills > 0 {
-            eprintln!("{}: warning: the OOM killer ended {oom_kills} process(es) in the container (limit {limit})", crate::narrate::program());
+            eprintln!(
+                "{}: warning: the OOM killer ended {oom_kills} process(es) in the container (limit {limit})",
+                crate::narrate::program()
+            );
         }
         Ok(code)
     }
@@ -561,11 +573,8 @@ fn make_dir(dir: &Path) -> Result<()> {
 fn enable_controllers(dir: &Path, controllers: &[&str]) -> Result<()> {
     let path = dir.join("cgroup.subtree_control");
     let enabled = std::fs::read_to_string(&path).unwrap_or_default();
-    let missing: Vec<String> = controllers
-        .iter()
-        .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
-        .map(|c| format!("+{c}"))
-        .collect();
+    let missing: Vec<String> =
+        controllers.iter().filter(|c| !enabled.split_whitespace().any(|e| e == **c)).map(|c| format!("+{c}")).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -595,7 +604,11 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
 /// "32 MiB", or "0.4 MiB" when it is not a whole number.
 fn mib(bytes: u64) -> String {
     let mib = bytes as f64 / (1024.0 * 1024.0);
-    if mib.fract() == 0.0 { format!("{mib} MiB") } else { format!("{mib:.1} MiB") }
+    if mib.fract() == 0.0 {
+        format!("{mib} MiB")
+    } else {
+        format!("{mib:.1} MiB")
+    }
 }
 
 /// The v2 and v1 code paths against fake cgroup trees: ordinary
@@ -702,7 +715,15 @@ mod tests {
         let hierarchies = Hierarchies { setup: Setup::Unified, v1: vec![], v2: Some(fake.0.join("cgroup")) };
         let memory = limits(LimitArgs { memory: Some("32m".into()), pids_limit: Some(16), ..Default::default() });
         let top = Path::new("user");
-        let cgroup = Cgroup::create_delegated(&hierarchies, top, Path::new("user/step7/abc"), &memory, &crate::hierarchy::CONTROLLERS, true).unwrap();
+        let cgroup = Cgroup::create_delegated(
+            &hierarchies,
+            top,
+            Path::new("user/step7/abc"),
+            &memory,
+            &crate::hierarchy::CONTROLLERS,
+            true,
+        )
+        .unwrap();
         // Nothing above user/ is touched, and cpu, not given, is not asked for.
         assert_eq!(fake.read("cgroup/cgroup.subtree_control"), "memory pids\n");
         assert_eq!(fake.read("cgroup/user/cgroup.subtree_control"), "+memory +pids");
@@ -711,11 +732,29 @@ mod tests {
         cgroup.keep();
 
         let cpus = limits(LimitArgs { cpus: Some("0.5".into()), ..Default::default() });
-        let err = Cgroup::create_delegated(&hierarchies, top, Path::new("user/step7/def"), &cpus, &crate::hierarchy::CONTROLLERS, true).err().unwrap();
-        let expected = format!("--cpus needs the cpu controller, which {} was not given", fake.0.join("cgroup/user").display());
+        let err = Cgroup::create_delegated(
+            &hierarchies,
+            top,
+            Path::new("user/step7/def"),
+            &cpus,
+            &crate::hierarchy::CONTROLLERS,
+            true,
+        )
+        .err()
+        .unwrap();
+        let expected =
+            format!("--cpus needs the cpu controller, which {} was not given", fake.0.join("cgroup/user").display());
         assert_eq!(err.to_string(), expected);
         assert!(!fake.0.join("cgroup/user/step7/def").exists());
-        assert!(Cgroup::create_delegated(&hierarchies, top, Path::new("elsewhere/abc"), &memory, &crate::hierarchy::CONTROLLERS, true).is_err());
+        assert!(Cgroup::create_delegated(
+            &hierarchies,
+            top,
+            Path::new("elsewhere/abc"),
+            &memory,
+            &crate::hierarchy::CONTROLLERS,
+            true
+        )
+        .is_err());
     }
 
     #[test]

@@ -23,8 +23,20 @@ pub const CONTROLLERS: [&str; 5] = ["memory", "cpu", "cpuacct", "pids", "blkio"]
 /// Every cgroup v1 controller the kernel has (cgroups(7)): the ones a
 /// mount may carry.
 pub const KNOWN: [&str; 14] = [
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
-    "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "blkio",
+    "perf_event",
+    "net_prio",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,11 +101,8 @@ impl Hierarchies {
             match *fstype {
                 "cgroup2" => v2 = Some(mount_point),
                 "cgroup" => {
-                    let controllers: Vec<String> = options
-                        .split(',')
-                        .filter(|option| KNOWN.contains(option))
-                        .map(String::from)
-                        .collect();
+                    let controllers: Vec<String> =
+                        options.split(',').filter(|option| KNOWN.contains(option)).map(String::from).collect();
                     if !controllers.is_empty() {
                         v1.push((controllers, mount_point));
                     }
@@ -113,7 +122,10 @@ impl Hierarchies {
 
     /// The v1 hierarchy that carries `controller`.
     pub fn v1_mount(&self, controller: &str) -> Option<&Path> {
-        self.v1.iter().find(|(controllers, _)| controllers.iter().any(|c| c == controller)).map(|(_, path)| path.as_path())
+        self.v1
+            .iter()
+            .find(|(controllers, _)| controllers.iter().any(|c| c == controller))
+            .map(|(_, path)| path.as_path())
     }
 }
 
@@ -165,7 +177,8 @@ mod tests {
 
     #[test]
     fn unified_and_legacy() {
-        let unified = "29 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
+        let unified =
+            "29 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
         assert_eq!(Hierarchies::from_mountinfo(unified).unwrap().setup, Setup::Unified);
         let legacy: String = HYBRID.lines().filter(|l| !l.contains("cgroup2")).map(|l| format!("{l}\n")).collect();
         assert_eq!(Hierarchies::from_mountinfo(&legacy).unwrap().setup, Setup::Legacy);

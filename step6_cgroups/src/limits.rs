@@ -95,7 +95,14 @@ impl LimitArgs {
                 bail!("invalid --blkio-weight {weight}: use 10 to 1000");
             }
         }
-        Ok(Limits { memory, memory_swap, cpu_quota_us, cpu_shares: self.cpu_shares, pids, blkio_weight: self.blkio_weight })
+        Ok(Limits {
+            memory,
+            memory_swap,
+            cpu_quota_us,
+            cpu_shares: self.cpu_shares,
+            pids,
+            blkio_weight: self.blkio_weight,
+        })
     }
 }
 // ANCHOR_END: parse_limits
@@ -115,7 +122,9 @@ pub fn parse_size(text: &str) -> Result<u64> {
         "t" => 1 << 40,
         _ => bail!("{text:?} is not a size: write a number with an optional unit b, k, m, g (e.g. 64m)"),
     };
-    let number: f64 = number.parse().map_err(|_| anyhow::anyhow!("{text:?} is not a size: write a number with an optional unit b, k, m, g (e.g. 64m)"))?;
+    let number: f64 = number.parse().map_err(|_| {
+        anyhow::anyhow!("{text:?} is not a size: write a number with an optional unit b, k, m, g (e.g. 64m)")
+    })?;
     let bytes = number * multiplier as f64;
     if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 / 2.0 {
         bail!("{text:?} is not a usable size: it must be more than 0");
@@ -125,7 +134,10 @@ pub fn parse_size(text: &str) -> Result<u64> {
 
 /// "0.5" -> 50000 µs of CPU time per 100000 µs period.
 fn parse_cpus(text: &str) -> Result<u64> {
-    let cpus: f64 = text.trim().parse().map_err(|_| anyhow::anyhow!("invalid --cpus {text:?}: write a number of CPUs, e.g. 0.5"))?;
+    let cpus: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid --cpus {text:?}: write a number of CPUs, e.g. 0.5"))?;
     let online = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     if !cpus.is_finite() || cpus <= 0.0 {
         bail!("invalid --cpus {text}: it must be more than 0");
@@ -180,9 +192,17 @@ mod tests {
         assert_eq!(limits.memory, Some(32 << 20));
         assert_eq!(limits.cpu_quota_us, Some(50_000));
         assert_eq!(limits.pids, Some(64));
-        for bad in [args(Some("0"), None, None), args(Some("12xb"), None, None), args(Some("1k"), None, None),
-                    args(None, Some("-1"), None), args(None, Some("0"), None), args(None, Some("9999"), None),
-                    args(None, Some("0.001"), None), args(None, None, Some(0)), args(None, None, Some(-7))] {
+        for bad in [
+            args(Some("0"), None, None),
+            args(Some("12xb"), None, None),
+            args(Some("1k"), None, None),
+            args(None, Some("-1"), None),
+            args(None, Some("0"), None),
+            args(None, Some("9999"), None),
+            args(None, Some("0.001"), None),
+            args(None, None, Some(0)),
+            args(None, None, Some(-7)),
+        ] {
             assert!(bad.parse().is_err(), "{bad:?}");
         }
         assert_eq!(args(None, None, Some(-1)).parse().unwrap().pids, None);

@@ -60,8 +60,7 @@ fn run(cli: &Cli) -> Result<i32> {
     let gate = Gate::new()?;
 
     let namespaces = pid::NAMESPACE | mount::NAMESPACE | uts::NAMESPACE | network::NAMESPACE;
-    let mut container =
-        process::spawn(namespaces, || container(cli, &rootfs, &hostname, &network, &gate))?;
+    let mut container = process::spawn(namespaces, || container(cli, &rootfs, &hostname, &network, &gate))?;
     cgroup.attach(container.pid())?;
     network.connect(container.pid(), id.as_str())?;
     gate.open()?;

@@ -53,11 +53,15 @@ fn first_line(child: &mut std::process::Child) -> String {
 fn allocating_beyond_the_memory_limit_is_oom_killed() {
     let Some(rootfs) = Rootfs::new() else { return };
     // dd's 64 MiB buffer is filled from /dev/zero: 64 MiB touched, charged.
-    let out = run(BIN, &args(&rootfs.arg(), &["--memory", "32m", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]));
+    let out =
+        run(BIN, &args(&rootfs.arg(), &["--memory", "32m", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]));
     assert_code(&out, 137);
     assert!(stderr(&out).contains("killed: out of memory (limit 32 MiB)"), "{}", stderr(&out));
     // The same allocation under a larger limit runs to its end.
-    let out = run(BIN, &args(&rootfs.arg(), &["--memory", "128m", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]));
+    let out = run(
+        BIN,
+        &args(&rootfs.arg(), &["--memory", "128m", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]),
+    );
     assert_code(&out, 0);
 }
 
@@ -93,7 +97,13 @@ fn a_busy_loop_under_half_a_cpu_uses_about_half_a_cpu() {
 #[test]
 fn no_cgroup_is_left_after_exit() {
     let Some(rootfs) = Rootfs::new() else { return };
-    let out = run(BIN, &args(&rootfs.arg(), &["--memory", "64m", "--pids-limit", "32", "sh", "-c", "hostname; grep -c step6 /proc/self/cgroup"]));
+    let out = run(
+        BIN,
+        &args(
+            &rootfs.arg(),
+            &["--memory", "64m", "--pids-limit", "32", "sh", "-c", "hostname; grep -c step6 /proc/self/cgroup"],
+        ),
+    );
     assert_code(&out, 0);
     let text = stdout(&out);
     let mut lines = text.lines();

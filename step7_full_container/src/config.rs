@@ -24,9 +24,9 @@ pub struct Bundle {
 // ANCHOR: load
 /// Read `dir/config.json` and check what step 7 must rely on.
 pub fn load(dir: &Path) -> Result<Bundle> {
-    let dir = dir
-        .canonicalize()
-        .with_context(|| format!("no bundle at {}: pass --bundle DIR (a directory with config.json and a rootfs)", dir.display()))?;
+    let dir = dir.canonicalize().with_context(|| {
+        format!("no bundle at {}: pass --bundle DIR (a directory with config.json and a rootfs)", dir.display())
+    })?;
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}: create one with `step7 spec`", path.display()))?;
@@ -55,11 +55,8 @@ fn check(dir: &Path, spec: &Spec) -> Result<PathBuf> {
         bail!("config.json: process.cwd: {:?} must be an absolute path", process.cwd());
     }
     let linux = spec.linux().as_ref().context("config.json: linux: missing (only Linux containers run here)")?;
-    let new_user = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let new_user =
+        linux.namespaces().iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
     let mapped = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| m.as_ref().is_some_and(|m| !m.is_empty());
     if new_user && !(mapped(linux.uid_mappings()) && mapped(linux.gid_mappings())) {
         bail!("config.json: linux.uidMappings and gidMappings: a new user namespace needs both");
@@ -121,7 +118,10 @@ pub fn unsupported(spec: &Spec) -> Vec<&'static str> {
         }
         if let Some(io) = resources.block_io() {
             check(io.weight_device().as_ref().is_some_and(|d| !d.is_empty()), "linux.resources.blockIO.weightDevice");
-            check(io.throttle_read_bps_device().as_ref().is_some_and(|d| !d.is_empty()), "linux.resources.blockIO.throttle*");
+            check(
+                io.throttle_read_bps_device().as_ref().is_some_and(|d| !d.is_empty()),
+                "linux.resources.blockIO.throttle*",
+            );
         }
         check(resources.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()), "linux.resources.hugepageLimits");
         check(resources.network().is_some(), "linux.resources.network");

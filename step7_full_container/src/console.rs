@@ -26,7 +26,8 @@ pub struct ConsoleSocket(UnixStream);
 
 pub fn connect(path: &Path) -> Result<ConsoleSocket> {
     crate::narrate!("connect({})", path.display());
-    let stream = UnixStream::connect(path).with_context(|| format!("cannot connect to --console-socket {}", path.display()))?;
+    let stream =
+        UnixStream::connect(path).with_context(|| format!("cannot connect to --console-socket {}", path.display()))?;
     Ok(ConsoleSocket(stream))
 }
 
@@ -46,14 +47,21 @@ impl ConsoleSocket {
             let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
             unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
         }
-        let slave = nix::fcntl::open(slave_name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, nix::sys::stat::Mode::empty())
-            .with_context(|| format!("cannot open {slave_name}"))?;
+        let slave =
+            nix::fcntl::open(slave_name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, nix::sys::stat::Mode::empty())
+                .with_context(|| format!("cannot open {slave_name}"))?;
 
         // The master goes to the engine, with the pty's name as the data.
         let fds = [master.as_raw_fd()];
         crate::narrate!("sendmsg(console socket, SCM_RIGHTS [pty master])");
-        sendmsg::<UnixAddr>(self.0.as_raw_fd(), &[IoSlice::new(slave_name.as_bytes())], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-            .context("cannot send the terminal to the console socket")?;
+        sendmsg::<UnixAddr>(
+            self.0.as_raw_fd(),
+            &[IoSlice::new(slave_name.as_bytes())],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .context("cannot send the terminal to the console socket")?;
         drop(master);
 
         // A new session, whose controlling terminal is the slave: Ctrl-C

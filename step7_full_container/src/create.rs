@@ -90,7 +90,9 @@ pub fn create(options: &Options) -> Result<State> {
     let delegated = if rootless { crate::rootless::check(&namespaces, &limits, &hierarchies)? } else { None };
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     match (terminal, options.console_socket) {
-        (true, None) => bail!("config.json: process.terminal is true: pass --console-socket (or set terminal to false)"),
+        (true, None) => {
+            bail!("config.json: process.terminal is true: pass --console-socket (or set terminal to false)")
+        }
         (false, Some(_)) => bail!("--console-socket needs process.terminal true in config.json"),
         _ => {}
     }
@@ -266,13 +268,17 @@ fn set_more_resources(cgroup: &Cgroup, linux: &oci_spec::runtime::Linux) -> Resu
     if let Some(memory) = resources.memory() {
         if let Some(bytes) = memory.reservation().filter(|&b| b > 0) {
             let file = if v2 { "memory.low" } else { "memory.soft_limit_in_bytes" };
-            cgroup.set("memory", file, &bytes.to_string()).context("config.json: linux.resources.memory.reservation")?;
+            cgroup
+                .set("memory", file, &bytes.to_string())
+                .context("config.json: linux.resources.memory.reservation")?;
         }
         match (memory.swappiness(), v2) {
             (Some(swappiness), false) => cgroup
                 .set("memory", "memory.swappiness", &swappiness.to_string())
                 .context("config.json: linux.resources.memory.swappiness")?,
-            (Some(_), true) => eprintln!("step7: warning: config.json: linux.resources.memory.swappiness does not exist on cgroup v2; ignored"),
+            (Some(_), true) => eprintln!(
+                "step7: warning: config.json: linux.resources.memory.swappiness does not exist on cgroup v2; ignored"
+            ),
             _ => {}
         }
         match (memory.disable_oom_killer(), v2) {
@@ -365,7 +371,8 @@ fn container(
     // first of NSpid in /proc/self/status (the host's /proc, until the
     // container's is mounted).
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let host_pid = status.lines().find_map(|l| l.strip_prefix("NSpid:")).and_then(|l| l.split_whitespace().next()).unwrap_or("0");
+    let host_pid =
+        status.lines().find_map(|l| l.strip_prefix("NSpid:")).and_then(|l| l.split_whitespace().next()).unwrap_or("0");
     let state = serde_json::json!({"ociVersion": "1.0.2", "id": id, "status": "created", "pid": host_pid.parse::<i32>().unwrap_or(0), "bundle": bundle.dir});
     if namespaces.has(CloneFlags::CLONE_NEWNS) {
         rootfs::prepare(spec, &bundle.rootfs, &bundle.dir, namespaces, cgroup, idmapped)?;
@@ -440,7 +447,10 @@ pub fn find_program(name: &str, env: &[String]) -> Result<CString> {
     let program = if name.contains('/') {
         PathBuf::from(name)
     } else {
-        let path = env.iter().find_map(|v| v.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        let path = env
+            .iter()
+            .find_map(|v| v.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         path.split(':')
             .map(|dir| Path::new(dir).join(name))
             .find(|candidate| candidate.is_file())

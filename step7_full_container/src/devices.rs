@@ -15,8 +15,8 @@
 //! "Device controller" in Documentation/admin-guide/cgroup-v2.rst.
 
 use anyhow::{bail, Context, Result};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 /// What every container may use: the default devices, and its ptys
@@ -24,9 +24,18 @@ use std::path::Path;
 /// /dev/net/tun; and, as with runc, *making* any node ("m"): a node it may
 /// not open is harmless.
 const DEFAULT_ALLOWED: [&str; 12] = [
-    "c *:* m", "b *:* m",
-    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
 ];
 
 // ANCHOR: apply
@@ -60,7 +69,8 @@ fn v1_rule(rule: &LinuxDeviceCgroup) -> String {
 
 fn write(dir: &Path, file: &str, rule: &str) -> Result<()> {
     crate::narrate!("echo '{rule}' > {}", dir.join(file).display());
-    std::fs::write(dir.join(file), rule).with_context(|| format!("cannot write {rule:?} to {}", dir.join(file).display()))
+    std::fs::write(dir.join(file), rule)
+        .with_context(|| format!("cannot write {rule:?} to {}", dir.join(file).display()))
 }
 
 /// One rule, as the BPF program tests it.
@@ -87,11 +97,13 @@ fn parse_rule(allow: bool, line: &str) -> Option<Rule> {
     };
     let (major, minor) = fields.next()?.split_once(':')?;
     let number = |n: &str| if n == "*" { None } else { n.parse().ok() };
-    let access = fields.next().unwrap_or("rwm").chars().fold(0, |bits, c| bits | match c {
-        'm' => 1,
-        'r' => 2,
-        'w' => 4,
-        _ => 0,
+    let access = fields.next().unwrap_or("rwm").chars().fold(0, |bits, c| {
+        bits | match c {
+            'm' => 1,
+            'r' => 2,
+            'w' => 4,
+            _ => 0,
+        }
     });
     Some(Rule { allow, kind, major: number(major), minor: number(minor), access })
 }
@@ -139,7 +151,11 @@ fn program(rules: &[Rule]) -> Vec<[u8; 8]> {
         }
         if rule.access != 7 {
             // Every access asked for must be in the rule: r7 = r4 & ~rule.
-            tests.push(vec![insn(MOV64_X, 7, 4, 0, 0), insn(AND32_K, 7, 0, 0, (!rule.access & 7) as i32), insn(JNE_K, 7, 0, 0, 0)]);
+            tests.push(vec![
+                insn(MOV64_X, 7, 4, 0, 0),
+                insn(AND32_K, 7, 0, 0, (!rule.access & 7) as i32),
+                insn(JNE_K, 7, 0, 0, 0),
+            ]);
         }
         if let Some(major) = rule.major {
             tests.push(vec![insn(JNE_K, 5, 0, 0, major as i32)]);
@@ -239,7 +255,8 @@ pub fn apply_v2(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         rest: [0; 8],
     };
     crate::narrate!("bpf(BPF_PROG_ATTACH, {}, BPF_CGROUP_DEVICE)", dir.display());
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, &attach as *const ProgAttach, size_of::<ProgAttach>()) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, &attach as *const ProgAttach, size_of::<ProgAttach>()) };
     if ret != 0 {
         return Err(std::io::Error::last_os_error()).context("cannot attach the device program to the cgroup");
     }
@@ -269,7 +286,8 @@ mod tests {
 
     #[test]
     fn rules_in_v1_syntax() {
-        let rule: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}"#).unwrap();
+        let rule: LinuxDeviceCgroup =
+            serde_json::from_str(r#"{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}"#).unwrap();
         assert_eq!(v1_rule(&rule), "c 1:3 rw");
         let rule: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow": false, "access": "rwm"}"#).unwrap();
         assert_eq!(v1_rule(&rule), "a *:* rwm");

@@ -34,8 +34,19 @@ use crate::state::Status;
 /// Docker's default capabilities: what a container's root keeps of root's
 /// powers (moby's oci/caps/defaults.go).
 pub const DOCKER_CAPABILITIES: [&str; 14] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ];
 
@@ -127,9 +138,8 @@ fn volume(text: &str) -> Result<serde_json::Value> {
         [source, destination, "rw"] => (source, destination, vec!["rbind"]),
         _ => bail!("invalid -v {text:?}: write SRC:DST or SRC:DST:ro"),
     };
-    let source = Path::new(source)
-        .canonicalize()
-        .with_context(|| format!("invalid -v {text:?}: no {source} on the host"))?;
+    let source =
+        Path::new(source).canonicalize().with_context(|| format!("invalid -v {text:?}: no {source} on the host"))?;
     if !destination.starts_with('/') {
         bail!("invalid -v {text:?}: the destination must be an absolute path");
     }
@@ -200,7 +210,24 @@ fn ulimit(text: &str) -> Result<serde_json::Value> {
     if soft > hard {
         bail!("invalid --ulimit {text:?}: the soft limit is above the hard one");
     }
-    let known = ["cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile", "memlock", "as", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"];
+    let known = [
+        "cpu",
+        "fsize",
+        "data",
+        "stack",
+        "core",
+        "rss",
+        "nproc",
+        "nofile",
+        "memlock",
+        "as",
+        "locks",
+        "sigpending",
+        "msgqueue",
+        "nice",
+        "rtprio",
+        "rttime",
+    ];
     if !known.contains(&name) {
         bail!("invalid --ulimit {text:?}: {name} is not a resource limit (see getrlimit(2))");
     }
@@ -222,12 +249,18 @@ impl Root {
     /// `id`: an image's (pulled if missing) or named ones (--layers).
     pub fn prepare(root: &Path, args: &RunArgs, id: &str) -> Result<Root> {
         if let Some(dir) = &args.rootfs {
-            return Ok(Root { path: crate::preflight::rootfs(Some(dir))?, defaults: Defaults::default(), image_dir: None });
+            return Ok(Root {
+                path: crate::preflight::rootfs(Some(dir))?,
+                defaults: Defaults::default(),
+                image_dir: None,
+            });
         }
         let store = Store::open(&args.store, false)?;
         let (layers, defaults) = match &args.image {
             Some(image) => crate::image::for_run(&store, image, &args.pull)?,
-            None if !args.layers.is_empty() => (crate::image::layer::resolve(&store, &args.layers)?, Defaults::default()),
+            None if !args.layers.is_empty() => {
+                (crate::image::layer::resolve(&store, &args.layers)?, Defaults::default())
+            }
             None => bail!("what should the container run? give an IMAGE, --rootfs DIR or --layers A,B,C"),
         };
         let path = crate::image::overlay::prepare(&store, id, &layers, &crate::state::dir(root, id))?;
@@ -279,7 +312,13 @@ fn set_env(env: &mut Vec<String>, variable: &str) {
 
 // ANCHOR: spec
 /// The Spec Docker would write for these flags.
-pub fn spec(args: &RunArgs, hostname: &str, command: &[String], etc_files: Option<(&Path, &Path)>, root: &Root) -> Result<Spec> {
+pub fn spec(
+    args: &RunArgs,
+    hostname: &str,
+    command: &[String],
+    etc_files: Option<(&Path, &Path)>,
+    root: &Root,
+) -> Result<Spec> {
     let rootfs = &root.path;
     let defaults = &root.defaults;
     let mut config = serde_json::to_value(Spec::default())?;
@@ -479,7 +518,8 @@ fn start(
     let console = bundle.join("console.sock");
     let listener = if args.tty { Some(crate::terminal::listen(&console)?) } else { None };
     let console_socket = args.tty.then_some(console.as_path());
-    let options = Options { root, id, bundle: &bundle, pid_file: None, no_pivot: false, console_socket, systemd_cgroup: false };
+    let options =
+        Options { root, id, bundle: &bundle, pid_file: None, no_pivot: false, console_socket, systemd_cgroup: false };
     let state = create::create(&options)?;
     let started = (|| {
         // Whoever removes the container (`rm`) removes its root too.
@@ -516,7 +556,11 @@ fn published(args: &RunArgs, defaults: &Defaults) -> Result<Vec<crate::ports::Po
     if args.publish_all {
         for exposed in &defaults.exposed_ports {
             let (number, protocol) = exposed.split_once('/').unwrap_or((exposed, "tcp"));
-            ports.push(format!("{number}:{number}/{protocol}").parse().with_context(|| format!("the image exposes {exposed:?}"))?);
+            ports.push(
+                format!("{number}:{number}/{protocol}")
+                    .parse()
+                    .with_context(|| format!("the image exposes {exposed:?}"))?,
+            );
         }
     }
     Ok(ports)
@@ -579,7 +623,15 @@ fn detach(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &
 
 /// The monitor: start, report, wait, record the exit status, clean up.
 #[allow(clippy::too_many_arguments)]
-fn monitor(root: &Path, args: &RunArgs, command: &[String], id: &str, hostname: &str, rootfs: &Root, report: std::os::fd::OwnedFd) -> i32 {
+fn monitor(
+    root: &Path,
+    args: &RunArgs,
+    command: &[String],
+    id: &str,
+    hostname: &str,
+    rootfs: &Root,
+    report: std::os::fd::OwnedFd,
+) -> i32 {
     let mut report = std::fs::File::from(report);
     let _ = crate::init::block_signals();
     let (state, net, ports, _) = match start(root, args, command, id, hostname, rootfs) {
@@ -619,8 +671,20 @@ pub fn ps(root: &Path, all: bool) -> Result<()> {
             Status::Stopped => format!("exited ({})", exit_code(root, &state.id).map_or("?".into(), |c| c.to_string())),
             other => other.as_str().to_string(),
         };
-        let command = state.spec(root).ok().and_then(|s| s.process().clone()).and_then(|p| p.args().clone()).unwrap_or_default().join(" ");
-        println!("{:<16} {:<14} {:<30} {}", state.id, shown, command.chars().take(30).collect::<String>(), state.created);
+        let command = state
+            .spec(root)
+            .ok()
+            .and_then(|s| s.process().clone())
+            .and_then(|p| p.args().clone())
+            .unwrap_or_default()
+            .join(" ");
+        println!(
+            "{:<16} {:<14} {:<30} {}",
+            state.id,
+            shown,
+            command.chars().take(30).collect::<String>(),
+            state.created
+        );
     }
     Ok(())
 }
@@ -634,7 +698,8 @@ pub fn exit_code(root: &Path, id: &str) -> Option<i32> {
 pub fn logs(root: &Path, id: &str, follow: bool) -> Result<()> {
     let state = crate::state::State::load(root, id)?;
     let path = log_path(root, id);
-    let mut file = std::fs::File::open(&path).with_context(|| format!("{id} has no log (only detached containers have one)"))?;
+    let mut file =
+        std::fs::File::open(&path).with_context(|| format!("{id} has no log (only detached containers have one)"))?;
     let mut out = std::io::stdout();
     loop {
         std::io::copy(&mut file, &mut out)?;

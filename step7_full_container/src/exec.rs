@@ -38,7 +38,14 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
 // ANCHOR: exec
 /// Run `process` in container `id`; returns its exit status, or 0 at once
 /// with `detach`.
-pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Option<&Path>, console_socket: Option<&Path>) -> Result<i32> {
+pub fn exec(
+    root: &Path,
+    id: &str,
+    process: &Process,
+    detach: bool,
+    pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
+) -> Result<i32> {
     let state = State::load(root, id)?;
     if state.status(root) != Status::Running {
         bail!("container {id} is {}: exec needs a running container", state.status(root).as_str());
@@ -83,10 +90,12 @@ pub fn exec(root: &Path, id: &str, process: &Process, detach: bool, pid_file: Op
 
     let seccomp = spec.linux().as_ref().and_then(|linux| linux.seccomp().clone());
     let process = &sized;
-    let mut child = process::spawn_with(CloneFlags::empty(), Lifetime::Detached, || run(process, seccomp.as_ref(), console))?;
+    let mut child =
+        process::spawn_with(CloneFlags::empty(), Lifetime::Detached, || run(process, seccomp.as_ref(), console))?;
     child.started()?;
     if let Some(mut pid_file) = pid_file {
-        std::io::Write::write_all(&mut pid_file, child.pid().to_string().as_bytes()).context("cannot write --pid-file")?;
+        std::io::Write::write_all(&mut pid_file, child.pid().to_string().as_bytes())
+            .context("cannot write --pid-file")?;
     }
     if detach {
         return Ok(0);
@@ -123,7 +132,11 @@ fn join_namespaces(pid: i32) -> Result<()> {
 }
 
 /// In the forked child, inside the container.
-fn run(process: &Process, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>, console: Option<crate::console::ConsoleSocket>) -> Result<Infallible> {
+fn run(
+    process: &Process,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    console: Option<crate::console::ConsoleSocket>,
+) -> Result<Infallible> {
     let args = process.args().clone().unwrap_or_default();
     let env = process.env().clone().unwrap_or_default();
     let Some(name) = args.first() else { bail!("process.args: empty") };
@@ -158,8 +171,10 @@ pub struct ProcessFlags<'a> {
 pub fn process_from(root: &Path, id: &str, flags: &ProcessFlags) -> Result<Process> {
     let ProcessFlags { file, args, env, cwd, user, tty } = *flags;
     if let Some(file) = file {
-        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read --process {}", file.display()))?;
-        return serde_json::from_str(&text).map_err(|err| anyhow::anyhow!("--process {}: line {}: {err}", file.display(), err.line()));
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("cannot read --process {}", file.display()))?;
+        return serde_json::from_str(&text)
+            .map_err(|err| anyhow::anyhow!("--process {}: line {}: {err}", file.display(), err.line()));
     }
     if args.is_empty() {
         bail!("exec needs a command: step7 exec ID CMD [ARGS...], or --process FILE");

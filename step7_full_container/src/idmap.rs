@@ -46,7 +46,8 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Prepared> {
         if mount.uid_mappings().is_none() && mount.gid_mappings().is_none() {
             continue;
         }
-        let fd = idmapped(mount, bundle).with_context(|| format!("config.json: mounts[{i}] (idmapped {})", mount.destination().display()))?;
+        let fd = idmapped(mount, bundle)
+            .with_context(|| format!("config.json: mounts[{i}] (idmapped {})", mount.destination().display()))?;
         prepared.push((i, fd));
     }
     Ok(prepared)
@@ -71,13 +72,24 @@ fn idmapped(mount: &Mount, bundle: &Path) -> Result<OwnedFd> {
     let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
 
     let userns = mapping_namespace(uids, gids)?;
-    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let attr =
+        MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
     let empty = CString::new("")?;
     crate::narrate!("mount_setattr(MOUNT_ATTR_IDMAP)");
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
-    let ret = unsafe { libc::syscall(libc::SYS_mount_setattr, tree.as_raw_fd(), empty.as_ptr(), flags, &attr as *const MountAttr, size_of::<MountAttr>()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            size_of::<MountAttr>(),
+        )
+    };
     if ret != 0 {
-        return Err(std::io::Error::last_os_error()).context("mount_setattr(MOUNT_ATTR_IDMAP) failed: does this file system support idmapped mounts?");
+        return Err(std::io::Error::last_os_error())
+            .context("mount_setattr(MOUNT_ATTR_IDMAP) failed: does this file system support idmapped mounts?");
     }
     Ok(tree)
 }
@@ -106,8 +118,10 @@ fn mapping_namespace(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result
                 let lines = |m: &[LinuxIdMapping]| -> String {
                     m.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
                 };
-                std::fs::write(format!("/proc/{child}/uid_map"), lines(uids)).context("cannot write the mount's uidMappings")?;
-                std::fs::write(format!("/proc/{child}/gid_map"), lines(gids)).context("cannot write the mount's gidMappings")?;
+                std::fs::write(format!("/proc/{child}/uid_map"), lines(uids))
+                    .context("cannot write the mount's uidMappings")?;
+                std::fs::write(format!("/proc/{child}/gid_map"), lines(gids))
+                    .context("cannot write the mount's gidMappings")?;
                 let ns = std::fs::File::open(format!("/proc/{child}/ns/user"))?;
                 Ok(OwnedFd::from(ns))
             })();
@@ -125,10 +139,18 @@ pub fn attach(tree: &OwnedFd, target: &Path) -> Result<()> {
     let empty = CString::new("")?;
     let target_c = CString::new(target.as_os_str().as_bytes())?;
     let ret = unsafe {
-        libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), empty.as_ptr(), libc::AT_FDCWD, target_c.as_ptr(), libc::MOVE_MOUNT_F_EMPTY_PATH)
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            target_c.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
     };
     if ret != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("move_mount onto {} failed", target.display()));
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("move_mount onto {} failed", target.display()));
     }
     Ok(())
 }

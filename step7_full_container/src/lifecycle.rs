@@ -142,7 +142,8 @@ pub fn release_cgroup(root: &Path, id: &str) {
 /// None for a rootless container without one (no delegated subtree).
 fn cgroup(state: &State) -> Option<Cgroup> {
     let path = state.cgroup.as_ref()?;
-    let hierarchies = Hierarchies::detect().unwrap_or(Hierarchies { setup: crate::hierarchy::Setup::Legacy, v1: vec![], v2: None });
+    let hierarchies =
+        Hierarchies::detect().unwrap_or(Hierarchies { setup: crate::hierarchy::Setup::Legacy, v1: vec![], v2: None });
     Some(Cgroup::open(&hierarchies, path, state.own_cgroup_parent))
 }
 
@@ -187,7 +188,8 @@ pub fn pause(root: &Path, id: &str, paused: bool) -> Result<()> {
     if status != from {
         bail!("container {id} is {}: only a {} container can be {to}d", status.as_str(), from.as_str());
     }
-    let cgroup = cgroup(&state).context("a rootless container without a delegated cgroup has no freezer: it cannot be paused")?;
+    let cgroup = cgroup(&state)
+        .context("a rootless container without a delegated cgroup has no freezer: it cannot be paused")?;
     cgroup.freeze(paused)
 }
 // ANCHOR_END: pause
@@ -199,5 +201,6 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
     }
     let upper = text.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    name.parse::<Signal>().map_err(|_| anyhow::anyhow!("unknown signal {text:?}: use a name such as TERM or KILL, or a number"))
+    name.parse::<Signal>()
+        .map_err(|_| anyhow::anyhow!("unknown signal {text:?}: use a name such as TERM or KILL, or a number"))
 }

@@ -246,7 +246,15 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Create { bundle, pid_file, no_pivot, console_socket, id } => {
             let console_socket = console_socket.as_deref();
             let systemd_cgroup = cli.systemd_cgroup;
-            create::create(&Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot, console_socket, systemd_cgroup })?;
+            create::create(&Options {
+                root: &root,
+                id,
+                bundle,
+                pid_file: pid_file.as_deref(),
+                no_pivot: *no_pivot,
+                console_socket,
+                systemd_cgroup,
+            })?;
             Ok(0)
         }
         Command::Start { id } => lifecycle::start(&root, id).map(|()| 0),
@@ -254,7 +262,9 @@ fn run(cli: &Cli) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&lifecycle::state(&root, id)?)?);
             Ok(0)
         }
-        Command::Kill { all, id, signal } => lifecycle::kill(&root, id, lifecycle::parse_signal(signal)?, *all).map(|()| 0),
+        Command::Kill { all, id, signal } => {
+            lifecycle::kill(&root, id, lifecycle::parse_signal(signal)?, *all).map(|()| 0)
+        }
         Command::Delete { force, id } => lifecycle::delete(&root, id, *force).map(|()| 0),
         Command::Run { bundle, pid_file, detach, no_pivot, console_socket, docker, args } => {
             if !is_bundle_run(bundle.as_deref(), docker, args) {
@@ -272,12 +282,22 @@ fn run(cli: &Cli) -> Result<i32> {
                 return step7::docker::run(&root, &docker, command);
             }
             let [id] = &args[..] else {
-                anyhow::bail!("usage: step7 run [--bundle DIR] ID (an OCI bundle), or step7 run [flags] IMAGE [CMD...]");
+                anyhow::bail!(
+                    "usage: step7 run [--bundle DIR] ID (an OCI bundle), or step7 run [flags] IMAGE [CMD...]"
+                );
             };
             let bundle = bundle.as_deref().unwrap_or(Path::new("."));
             let console_socket = console_socket.as_deref();
             let systemd_cgroup = cli.systemd_cgroup;
-            let options = Options { root: &root, id, bundle, pid_file: pid_file.as_deref(), no_pivot: *no_pivot, console_socket, systemd_cgroup };
+            let options = Options {
+                root: &root,
+                id,
+                bundle,
+                pid_file: pid_file.as_deref(),
+                no_pivot: *no_pivot,
+                console_socket,
+                systemd_cgroup,
+            };
             run_container(&options, *detach)
         }
         Command::List { quiet } => {
@@ -421,7 +441,8 @@ fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
             set.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
         }
     }
-    std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&json)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(0)
 }
 
@@ -462,7 +483,14 @@ fn list(root: &Path, quiet: bool) {
     for state in states {
         let status = state.status(root);
         let pid = if status == state::Status::Stopped { 0 } else { state.pid };
-        println!("{:<20} {:<8} {:<10} {:<40} {}", state.id, pid, status.as_str(), state.bundle.display(), state.created);
+        println!(
+            "{:<20} {:<8} {:<10} {:<40} {}",
+            state.id,
+            pid,
+            status.as_str(),
+            state.bundle.display(),
+            state.created
+        );
     }
 }
 

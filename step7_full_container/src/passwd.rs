@@ -24,7 +24,10 @@ pub fn resolve(text: &str, rootfs: &Path) -> Result<(u32, u32)> {
     }
     let passwd = read(rootfs, "etc/passwd");
     // name:password:uid:gid:...
-    let entry = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() > 3 && (f[0] == user || f[2] == user));
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 3 && (f[0] == user || f[2] == user));
     let uid = match (user.parse::<u32>(), &entry) {
         (Ok(uid), _) => uid,
         (Err(_), Some(fields)) => fields[2].parse()?,
@@ -36,7 +39,8 @@ pub fn resolve(text: &str, rootfs: &Path) -> Result<(u32, u32)> {
             Ok(gid) => gid,
             Err(_) => {
                 let groups = read(rootfs, "etc/group");
-                let found = groups.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() > 2 && f[0] == group);
+                let found =
+                    groups.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() > 2 && f[0] == group);
                 match found {
                     Some(fields) => fields[2].parse()?,
                     None => bail!("no group {group:?} in the container's /etc/group: use a number"),
@@ -59,7 +63,8 @@ mod tests {
     fn names_and_numbers() {
         let dir = std::env::temp_dir().join(format!("step7-passwd-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("etc")).unwrap();
-        std::fs::write(dir.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n").unwrap();
+        std::fs::write(dir.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n")
+            .unwrap();
         std::fs::write(dir.join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
         let resolve = |text| super::resolve(text, &dir);
         assert_eq!(resolve("app").unwrap(), (1000, 1001));

@@ -32,7 +32,14 @@ use step6::hierarchy::{Hierarchies, Setup};
 // ANCHOR: prepare
 /// In the container process, before pivot_root: propagation, the rootfs
 /// as a mount point, every mount of config.json, the devices.
-pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, namespaces: &Namespaces, cgroup: &Cgroups, idmapped: &crate::idmap::Prepared) -> Result<()> {
+pub fn prepare(
+    spec: &Spec,
+    rootfs: &Path,
+    bundle: &Path,
+    namespaces: &Namespaces,
+    cgroup: &Cgroups,
+    idmapped: &crate::idmap::Prepared,
+) -> Result<()> {
     let linux = spec.linux().as_ref().expect("checked by config::load");
     // rslave, as runc: the host's later mounts still reach the container
     // (a volume mounted afterwards shows up), nothing flows back.
@@ -88,9 +95,16 @@ fn mount_entry(entry: &Mount, rootfs: &Path, bundle: &Path, namespaces: &Namespa
     let options = Options::parse(entry.options().as_deref().unwrap_or_default());
     let typ = entry.typ().as_deref().unwrap_or("");
     let is_bind = typ == "bind" || options.bind.is_some();
-    let source = entry.source().as_ref().map(|source| {
-        if is_bind && source.is_relative() { bundle.join(source) } else { source.clone() }
-    });
+    let source =
+        entry.source().as_ref().map(
+            |source| {
+                if is_bind && source.is_relative() {
+                    bundle.join(source)
+                } else {
+                    source.clone()
+                }
+            },
+        );
     let target = resolve_in_root(rootfs, entry.destination())?;
     let source_is_file = source.as_ref().is_some_and(|s| s.is_file());
     make_target(&target, is_bind && source_is_file)?;
@@ -147,7 +161,13 @@ fn mount_cgroup(target: &Path, options: &Options, namespaces: &Namespaces, cgrou
         };
     }
     // v1 and hybrid: a tmpfs holding one directory per hierarchy.
-    mount(Some(Path::new("tmpfs")), target, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755"))?;
+    mount(
+        Some(Path::new("tmpfs")),
+        target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755"),
+    )?;
     let current = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     for (controllers, host_mount) in &hierarchies.v1 {
         let name = host_mount.file_name().context("cgroup mount without a name")?;
@@ -161,13 +181,23 @@ fn mount_cgroup(target: &Path, options: &Options, namespaces: &Namespaces, cgrou
         } else {
             // The cgroup this process is in, in that hierarchy: ours where
             // we made one, else wherever it was put.
-            let source = if own(host_mount).is_dir() { own(host_mount) } else { host_mount.join(cgroup_of(&current, controllers)) };
+            let source = if own(host_mount).is_dir() {
+                own(host_mount)
+            } else {
+                host_mount.join(cgroup_of(&current, controllers))
+            };
             mount(Some(&source), &dir, None, MsFlags::MS_BIND, None)?;
             mount(None, &dir, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | options.flags, None)?;
         }
     }
     if options.flags.contains(MsFlags::MS_RDONLY) {
-        mount(None, target, None, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755"))?;
+        mount(
+            None,
+            target,
+            None,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("mode=755"),
+        )?;
     }
     Ok(())
 }
@@ -338,7 +368,8 @@ fn set_sysctls(linux: &Linux) -> Result<()> {
         }
         let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
         crate::narrate!("echo {value} > {}", path.display());
-        std::fs::write(&path, value).with_context(|| format!("config.json: linux.sysctl: cannot set {key} = {value}"))?;
+        std::fs::write(&path, value)
+            .with_context(|| format!("config.json: linux.sysctl: cannot set {key} = {value}"))?;
     }
     Ok(())
 }
@@ -423,7 +454,8 @@ mod tests {
 
     #[test]
     fn options_become_flags_and_data() {
-        let options: Vec<String> = ["nosuid", "strictatime", "mode=755", "size=65536k", "ro", "rw", "rslave"].map(String::from).to_vec();
+        let options: Vec<String> =
+            ["nosuid", "strictatime", "mode=755", "size=65536k", "ro", "rw", "rslave"].map(String::from).to_vec();
         let parsed = Options::parse(&options);
         assert_eq!(parsed.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(parsed.data, ["mode=755", "size=65536k"]);

@@ -215,8 +215,9 @@ pub fn write_mappings(pid: Pid, linux: &Linux) -> Result<()> {
         for (file, m) in [("uid_map", &uids[0]), ("gid_map", &gids[0])] {
             let line = format!("{} {} {}\n", m.container_id(), m.host_id(), m.size());
             crate::narrate!("echo '{}' > /proc/{pid}/{file}", line.trim());
-            std::fs::write(format!("/proc/{pid}/{file}"), line)
-                .with_context(|| format!("rootless: cannot write /proc/{pid}/{file}: only your own id can be mapped without newuidmap"))?;
+            std::fs::write(format!("/proc/{pid}/{file}"), line).with_context(|| {
+                format!("rootless: cannot write /proc/{pid}/{file}: only your own id can be mapped without newuidmap")
+            })?;
         }
         return Ok(());
     }

@@ -34,7 +34,8 @@ pub fn ensure_sealed() -> Result<()> {
         return Ok(());
     }
     crate::narrate!("memfd_create({NAME:?}): re-executing from a sealed copy (CVE-2019-5736)");
-    let memfd = memfd_create(NAME, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING).context("memfd_create failed")?;
+    let memfd =
+        memfd_create(NAME, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING).context("memfd_create failed")?;
     let mut copy = std::fs::File::from(memfd);
     let mut binary = std::fs::File::open("/proc/self/exe").context("cannot open /proc/self/exe")?;
     std::io::copy(&mut binary, &mut copy).context("cannot copy the runtime into memory")?;

@@ -63,12 +63,10 @@ use std::fmt;
 
 use anyhow::{anyhow, bail, Context, Result};
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder,
-    LinuxSeccompOperator, LinuxSyscall,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder, LinuxSeccompOperator, LinuxSyscall,
 };
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
 };
 
 // ANCHOR: docker_blocked
@@ -176,12 +174,8 @@ const CLONE_NAMESPACE_FLAGS: [libc::c_int; 7] = [
 /// allowed, since its other arguments weaken only the container's own
 /// programs (e.g. by turning off their address randomisation).
 pub fn docker_default() -> LinuxSeccomp {
-    let mut syscalls = vec![syscall_rule(
-        DOCKER_BLOCKED,
-        LinuxSeccompAction::ScmpActErrno,
-        Some(libc::EPERM as u32),
-        Vec::new(),
-    )];
+    let mut syscalls =
+        vec![syscall_rule(DOCKER_BLOCKED, LinuxSeccompAction::ScmpActErrno, Some(libc::EPERM as u32), Vec::new())];
     // ANCHOR: clone_rules
     // Docker allows clone when `flags & NAMESPACE_FLAGS == 0` in a profile
     // that refuses by default. This profile allows by default, so it must
@@ -196,24 +190,14 @@ pub fn docker_default() -> LinuxSeccomp {
             &["clone"],
             LinuxSeccompAction::ScmpActErrno,
             Some(libc::EPERM as u32),
-            vec![seccomp_arg(
-                0,
-                LinuxSeccompOperator::ScmpCmpMaskedEq,
-                flag,
-                Some(flag),
-            )],
+            vec![seccomp_arg(0, LinuxSeccompOperator::ScmpCmpMaskedEq, flag, Some(flag))],
         ));
     }
     // clone3 takes its flags in a struct in memory, which a filter cannot
     // read. Refusing it with ENOSYS, "no such call", makes glibc fall back
     // to clone, whose flags the rules above do see. EPERM would not: glibc
     // would report the error instead of trying clone.
-    syscalls.push(syscall_rule(
-        &["clone3"],
-        LinuxSeccompAction::ScmpActErrno,
-        Some(libc::ENOSYS as u32),
-        Vec::new(),
-    ));
+    syscalls.push(syscall_rule(&["clone3"], LinuxSeccompAction::ScmpActErrno, Some(libc::ENOSYS as u32), Vec::new()));
     // ANCHOR_END: clone_rules
 
     let mut profile = LinuxSeccomp::default();
@@ -235,16 +219,8 @@ fn docker_architectures() -> Vec<Arch> {
     }
 }
 
-fn seccomp_arg(
-    index: usize,
-    op: LinuxSeccompOperator,
-    value: u64,
-    value_two: Option<u64>,
-) -> LinuxSeccompArg {
-    let arg = LinuxSeccompArgBuilder::default()
-        .index(index)
-        .op(op)
-        .value(value);
+fn seccomp_arg(index: usize, op: LinuxSeccompOperator, value: u64, value_two: Option<u64>) -> LinuxSeccompArg {
+    let arg = LinuxSeccompArgBuilder::default().index(index).op(op).value(value);
     match value_two {
         Some(value_two) => arg.value_two(value_two),
         None => arg,
@@ -321,22 +297,10 @@ impl Filter {
         mismatch_action: SeccompAction,
         arch: TargetArch,
     ) -> Result<Self> {
-        let program = SeccompFilter::new(
-            rules.clone(),
-            mismatch_action.clone(),
-            match_action.clone(),
-            arch,
-        )
-        .and_then(BpfProgram::try_from);
-        let mut filter = Filter {
-            match_action,
-            mismatch_action,
-            rules,
-            scope: None,
-            program: Vec::new(),
-        };
-        filter.program =
-            program.with_context(|| format!("linux.seccomp: compiling the filter {filter}"))?;
+        let program = SeccompFilter::new(rules.clone(), mismatch_action.clone(), match_action.clone(), arch)
+            .and_then(BpfProgram::try_from);
+        let mut filter = Filter { match_action, mismatch_action, rules, scope: None, program: Vec::new() };
+        filter.program = program.with_context(|| format!("linux.seccomp: compiling the filter {filter}"))?;
         Ok(filter)
     }
 }
@@ -348,11 +312,7 @@ impl fmt::Display for Filter {
             Some(scope) => write!(f, "{matched:?} for {scope}")?,
             None => write!(f, "{matched:?} for {} syscalls", self.rules.len())?,
         }
-        write!(
-            f,
-            ", else {mismatched:?} ({} BPF instructions)",
-            self.program.len()
-        )
+        write!(f, ", else {mismatched:?} ({} BPF instructions)", self.program.len())
     }
 }
 
@@ -404,12 +364,8 @@ fn compile(profile: &LinuxSeccomp) -> Result<Vec<Filter>> {
 
     for (i, syscall) in profile.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
-        let action = action(
-            syscall.action(),
-            syscall.errno_ret(),
-            &format!("{field}.action"),
-            &format!("{field}.errnoRet"),
-        )?;
+        let action =
+            action(syscall.action(), syscall.errno_ret(), &format!("{field}.action"), &format!("{field}.errnoRet"))?;
         let rules = rules(syscall.args().as_deref().unwrap_or_default(), &field)?;
         for name in syscall.names() {
             // Docker's profiles name the calls of every architecture; a call
@@ -445,12 +401,7 @@ fn compile(profile: &LinuxSeccomp) -> Result<Vec<Filter>> {
         filters.push(Filter::new(rules, action, SeccompAction::Allow, arch)?);
     }
     if default_action != SeccompAction::Allow {
-        filters.push(Filter::new(
-            named,
-            SeccompAction::Allow,
-            default_action,
-            arch,
-        )?);
+        filters.push(Filter::new(named, SeccompAction::Allow, default_action, arch)?);
     }
     Ok(filters)
 }
@@ -495,12 +446,7 @@ fn narrate_ignored_fields(profile: &LinuxSeccomp) {
 // ANCHOR: actions
 /// An OCI action, with its errnoRet, as seccompiler's. `field` and
 /// `errno_field` name them in errors.
-fn action(
-    action: LinuxSeccompAction,
-    errno_ret: Option<u32>,
-    field: &str,
-    errno_field: &str,
-) -> Result<SeccompAction> {
+fn action(action: LinuxSeccompAction, errno_ret: Option<u32>, field: &str, errno_field: &str) -> Result<SeccompAction> {
     // SECCOMP_RET_DATA, where the errno (or the tracer's value) goes, has
     // 16 bits. Without errnoRet, runc returns EPERM.
     let data = || -> Result<u32> {
@@ -516,9 +462,7 @@ fn action(
         LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
         LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(data()?),
         // libseccomp's SCMP_ACT_KILL is SCMP_ACT_KILL_THREAD.
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
-            SeccompAction::KillThread
-        }
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => SeccompAction::KillThread,
         LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
         LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
@@ -551,10 +495,7 @@ fn rules(args: &[LinuxSeccompArg], field: &str) -> Result<Vec<SeccompRule>> {
         conditions.push(condition);
     }
     let rules = if tests_of.iter().any(|&tests| tests > 1) {
-        conditions
-            .into_iter()
-            .map(|condition| SeccompRule::new(vec![condition]))
-            .collect::<Result<Vec<_>, _>>()?
+        conditions.into_iter().map(|condition| SeccompRule::new(vec![condition])).collect::<Result<Vec<_>, _>>()?
     } else {
         vec![SeccompRule::new(conditions)?]
     };
@@ -579,14 +520,11 @@ fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<(usize, SeccompCondit
         // `arg & mask == value & mask`; libseccomp masks the compared value
         // the same way, so bits of valueTwo outside the mask are ignored by
         // both.
-        LinuxSeccompOperator::ScmpCmpMaskedEq => (
-            SeccompCmpOp::MaskedEq(arg.value()),
-            arg.value_two().unwrap_or(0),
-        ),
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (SeccompCmpOp::MaskedEq(arg.value()), arg.value_two().unwrap_or(0)),
     };
     // All 64 bits, as libseccomp compares them on a 64-bit host.
-    let condition = SeccompCondition::new(index as u8, SeccompCmpArgLen::Qword, op, value)
-        .with_context(|| field.to_string())?;
+    let condition =
+        SeccompCondition::new(index as u8, SeccompCmpArgLen::Qword, op, value).with_context(|| field.to_string())?;
     Ok((index, condition))
 }
 // ANCHOR_END: conditions
@@ -608,24 +546,10 @@ fn x32_guard(errno: u32) -> Filter {
     // Offsets in struct seccomp_data.
     const NR: u32 = 0;
     const ARCH: u32 = 4;
-    let load = |offset| sock_filter {
-        code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
-        jt: 0,
-        jf: 0,
-        k: offset,
-    };
-    let jump = |op: u32, k, jt, jf| sock_filter {
-        code: (libc::BPF_JMP | op | libc::BPF_K) as u16,
-        jt,
-        jf,
-        k,
-    };
-    let ret = |k| sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
+    let load =
+        |offset| sock_filter { code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, jt: 0, jf: 0, k: offset };
+    let jump = |op: u32, k, jt, jf| sock_filter { code: (libc::BPF_JMP | op | libc::BPF_K) as u16, jt, jf, k };
+    let ret = |k| sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k };
     let program = vec![
         load(ARCH),
         // Another ABI: the other filters kill the process; nothing to add.
@@ -795,21 +719,13 @@ fn syscall_number(name: &str) -> Option<i64> {
     // In the kernel's generic table, but in the libc crate for aarch64
     // glibc only.
     #[cfg(target_arch = "aarch64")]
-    const EXTRA: &[(&str, i64)] = &[
-        ("SYS_fadvise64", 223),
-        ("SYS_kexec_file_load", 294),
-        ("SYS_sendfile", 71),
-    ];
+    const EXTRA: &[(&str, i64)] = &[("SYS_fadvise64", 223), ("SYS_kexec_file_load", 294), ("SYS_sendfile", 71)];
     #[cfg(not(target_arch = "aarch64"))]
     const EXTRA: &[(&str, i64)] = &[];
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const TABLE: &[(&str, i64)] = &[];
 
-    TABLE
-        .iter()
-        .chain(EXTRA)
-        .find(|(sys, _)| sys.strip_prefix("SYS_") == Some(name))
-        .map(|&(_, number)| number)
+    TABLE.iter().chain(EXTRA).find(|(sys, _)| sys.strip_prefix("SYS_") == Some(name)).map(|&(_, number)| number)
 }
 // ANCHOR_END: syscall_number
 
@@ -822,9 +738,7 @@ mod tests {
 
     fn profile(default: LinuxSeccompAction, syscalls: Vec<LinuxSyscall>) -> LinuxSeccomp {
         let mut profile = LinuxSeccomp::default();
-        profile
-            .set_default_action(default)
-            .set_syscalls(Some(syscalls));
+        profile.set_default_action(default).set_syscalls(Some(syscalls));
         profile
     }
 
@@ -871,12 +785,7 @@ mod tests {
                 syscall_rule(&["keyctl"], ScmpActErrno, Some(38), vec![]),
                 syscall_rule(&["ptrace"], ScmpActKillProcess, None, vec![]),
                 syscall_rule(&["add_key"], ScmpActErrno, Some(38), vec![]),
-                syscall_rule(
-                    &["personality"],
-                    ScmpActErrno,
-                    None,
-                    vec![arg(0, LinuxSeccompOperator::ScmpCmpNe, 0)],
-                ),
+                syscall_rule(&["personality"], ScmpActErrno, None, vec![arg(0, LinuxSeccompOperator::ScmpCmpNe, 0)]),
             ],
         );
         let filters = compiled(&p);
@@ -885,33 +794,14 @@ mod tests {
             summary(&filters),
             vec![
                 // Groups in reverse order of their first rule.
-                (
-                    SeccompAction::Errno(1),
-                    SeccompAction::Allow,
-                    vec![SYS_personality]
-                ),
-                (
-                    SeccompAction::KillProcess,
-                    SeccompAction::Allow,
-                    vec![SYS_ptrace]
-                ),
-                (
-                    SeccompAction::Errno(38),
-                    SeccompAction::Allow,
-                    sorted(vec![SYS_keyctl, SYS_add_key])
-                ),
+                (SeccompAction::Errno(1), SeccompAction::Allow, vec![SYS_personality]),
+                (SeccompAction::KillProcess, SeccompAction::Allow, vec![SYS_ptrace]),
+                (SeccompAction::Errno(38), SeccompAction::Allow, sorted(vec![SYS_keyctl, SYS_add_key])),
                 // Last: allow what any rule names, else the default action.
                 (
                     SeccompAction::Allow,
                     SeccompAction::Errno(1),
-                    sorted(vec![
-                        SYS_getpid,
-                        SYS_read,
-                        SYS_keyctl,
-                        SYS_ptrace,
-                        SYS_add_key,
-                        SYS_personality
-                    ])
+                    sorted(vec![SYS_getpid, SYS_read, SYS_keyctl, SYS_ptrace, SYS_add_key, SYS_personality])
                 ),
             ]
         );
@@ -924,16 +814,11 @@ mod tests {
     #[test]
     fn docker_default_compiles_to_two_errno_filters_and_no_default_filter() {
         let filters = compiled(&docker_default());
-        let actions: Vec<_> = summary(&filters)
-            .into_iter()
-            .map(|(matched, mismatched, _)| (matched, mismatched))
-            .collect();
+        let actions: Vec<_> =
+            summary(&filters).into_iter().map(|(matched, mismatched, _)| (matched, mismatched)).collect();
         assert_eq!(
             actions,
-            vec![
-                (SeccompAction::Errno(38), SeccompAction::Allow),
-                (SeccompAction::Errno(1), SeccompAction::Allow),
-            ]
+            vec![(SeccompAction::Errno(38), SeccompAction::Allow), (SeccompAction::Errno(1), SeccompAction::Allow),]
         );
         assert!(filters[0].rules[&libc::SYS_clone3].is_empty());
         let eperm = &filters[1].rules;
@@ -957,35 +842,19 @@ mod tests {
         let p = profile(
             ScmpActAllow,
             vec![
-                syscall_rule(
-                    &["read"],
-                    ScmpActErrno,
-                    None,
-                    vec![arg(0, ScmpCmpEq, 3), arg(0, ScmpCmpEq, 4)],
-                ),
-                syscall_rule(
-                    &["write"],
-                    ScmpActErrno,
-                    None,
-                    vec![arg(0, ScmpCmpGt, 2), masked],
-                ),
+                syscall_rule(&["read"], ScmpActErrno, None, vec![arg(0, ScmpCmpEq, 3), arg(0, ScmpCmpEq, 4)]),
+                syscall_rule(&["write"], ScmpActErrno, None, vec![arg(0, ScmpCmpGt, 2), masked]),
             ],
         );
         let filters = compiled(&p);
         let rule = |conditions| SeccompRule::new(conditions).unwrap();
         assert_eq!(
             filters[0].rules[&libc::SYS_read],
-            vec![
-                rule(vec![cond(0, SeccompCmpOp::Eq, 3)]),
-                rule(vec![cond(0, SeccompCmpOp::Eq, 4)]),
-            ]
+            vec![rule(vec![cond(0, SeccompCmpOp::Eq, 3)]), rule(vec![cond(0, SeccompCmpOp::Eq, 4)]),]
         );
         assert_eq!(
             filters[0].rules[&libc::SYS_write],
-            vec![rule(vec![
-                cond(0, SeccompCmpOp::Gt, 2),
-                cond(2, SeccompCmpOp::MaskedEq(0xff), 0x10),
-            ])]
+            vec![rule(vec![cond(0, SeccompCmpOp::Gt, 2), cond(2, SeccompCmpOp::MaskedEq(0xff), 0x10),])]
         );
     }
 
@@ -994,12 +863,7 @@ mod tests {
         let p = profile(
             ScmpActAllow,
             vec![
-                syscall_rule(
-                    &["read"],
-                    ScmpActErrno,
-                    None,
-                    vec![arg(0, LinuxSeccompOperator::ScmpCmpEq, 3)],
-                ),
+                syscall_rule(&["read"], ScmpActErrno, None, vec![arg(0, LinuxSeccompOperator::ScmpCmpEq, 3)]),
                 syscall_rule(&["read"], ScmpActErrno, None, vec![]),
             ],
         );
@@ -1010,20 +874,11 @@ mod tests {
     fn unknown_syscall_names_are_skipped() {
         let p = profile(
             ScmpActErrno,
-            vec![syscall_rule(
-                &["getpid", "no_such_syscall", "s390_runtime_instr", ""],
-                ScmpActAllow,
-                None,
-                vec![],
-            )],
+            vec![syscall_rule(&["getpid", "no_such_syscall", "s390_runtime_instr", ""], ScmpActAllow, None, vec![])],
         );
         assert_eq!(
             summary(&compiled(&p)),
-            vec![(
-                SeccompAction::Allow,
-                SeccompAction::Errno(1),
-                vec![libc::SYS_getpid]
-            )]
+            vec![(SeccompAction::Allow, SeccompAction::Errno(1), vec![libc::SYS_getpid])]
         );
         assert_eq!(syscall_number("SYS_getpid"), None);
     }
@@ -1031,10 +886,7 @@ mod tests {
     #[test]
     fn an_allow_everything_profile_installs_nothing() {
         assert!(compile(&profile(ScmpActAllow, vec![])).unwrap().is_empty());
-        let p = profile(
-            ScmpActAllow,
-            vec![syscall_rule(&["getpid"], ScmpActAllow, None, vec![])],
-        );
+        let p = profile(ScmpActAllow, vec![syscall_rule(&["getpid"], ScmpActAllow, None, vec![])]);
         assert!(compile(&p).unwrap().is_empty());
     }
 
@@ -1048,19 +900,10 @@ mod tests {
             ],
         );
         let err = compile(&p).err().unwrap().to_string();
-        assert!(
-            err.starts_with("linux.seccomp.syscalls[1].action: SCMP_ACT_NOTIFY is not supported"),
-            "{err}"
-        );
+        assert!(err.starts_with("linux.seccomp.syscalls[1].action: SCMP_ACT_NOTIFY is not supported"), "{err}");
 
-        let err = compile(&profile(ScmpActNotify, vec![]))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            err.starts_with("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY is not supported"),
-            "{err}"
-        );
+        let err = compile(&profile(ScmpActNotify, vec![])).err().unwrap().to_string();
+        assert!(err.starts_with("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY is not supported"), "{err}");
     }
 
     #[test]
@@ -1071,27 +914,15 @@ mod tests {
                 &["read"],
                 ScmpActErrno,
                 None,
-                vec![
-                    arg(0, LinuxSeccompOperator::ScmpCmpEq, 0),
-                    arg(6, LinuxSeccompOperator::ScmpCmpEq, 0),
-                ],
+                vec![arg(0, LinuxSeccompOperator::ScmpCmpEq, 0), arg(6, LinuxSeccompOperator::ScmpCmpEq, 0)],
             )],
         );
         let err = compile(&p).err().unwrap().to_string();
-        assert!(
-            err.starts_with("linux.seccomp.syscalls[0].args[1].index: 6 is not an argument"),
-            "{err}"
-        );
+        assert!(err.starts_with("linux.seccomp.syscalls[0].args[1].index: 6 is not an argument"), "{err}");
 
-        let p = profile(
-            ScmpActAllow,
-            vec![syscall_rule(&["read"], ScmpActErrno, Some(70000), vec![])],
-        );
+        let p = profile(ScmpActAllow, vec![syscall_rule(&["read"], ScmpActErrno, Some(70000), vec![])]);
         let err = compile(&p).err().unwrap().to_string();
-        assert!(
-            err.starts_with("linux.seccomp.syscalls[0].errnoRet: 70000 does not fit"),
-            "{err}"
-        );
+        assert!(err.starts_with("linux.seccomp.syscalls[0].errnoRet: 70000 does not fit"), "{err}");
     }
 
     #[test]
@@ -1113,10 +944,7 @@ mod tests {
         let json = serde_json::to_value(docker_default()).unwrap();
         assert_eq!(json["defaultAction"], "SCMP_ACT_ALLOW");
         #[cfg(target_arch = "x86_64")]
-        assert_eq!(
-            json["architectures"],
-            serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
-        );
+        assert_eq!(json["architectures"], serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]));
         let syscalls = json["syscalls"].as_array().unwrap();
         let blocked = &syscalls[0];
         assert_eq!(blocked["action"], "SCMP_ACT_ERRNO");
@@ -1124,10 +952,7 @@ mod tests {
         for name in ["keyctl", "unshare", "mount", "ptrace", "bpf", "setns"] {
             assert!(blocked["names"].as_array().unwrap().contains(&name.into()));
         }
-        let clone: Vec<_> = syscalls
-            .iter()
-            .filter(|s| s["names"] == serde_json::json!(["clone"]))
-            .collect();
+        let clone: Vec<_> = syscalls.iter().filter(|s| s["names"] == serde_json::json!(["clone"])).collect();
         assert_eq!(clone.len(), 7);
         assert_eq!(
             clone[3]["args"],
@@ -1161,13 +986,12 @@ mod tests {
         // SAFETY: the child makes system calls only, and leaves by _exit.
         match unsafe { fork() }.unwrap() {
             ForkResult::Child => {
-                let code = if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0
-                    || apply(filters).is_err()
-                {
-                    1 << 7
-                } else {
-                    check()
-                };
+                let code =
+                    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 || apply(filters).is_err() {
+                        1 << 7
+                    } else {
+                        check()
+                    };
                 unsafe { libc::_exit(code) }
             }
             ForkResult::Parent { child } => match waitpid(child, None).unwrap() {
@@ -1237,11 +1061,7 @@ mod tests {
             (CLONE3, "clone3 was not ENOSYS"),
             (1 << 7, "the filters could not be installed"),
         ];
-        let failures: Vec<_> = names
-            .iter()
-            .filter(|(bit, _)| wrong & bit != 0)
-            .map(|(_, what)| *what)
-            .collect();
+        let failures: Vec<_> = names.iter().filter(|(bit, _)| wrong & bit != 0).map(|(_, what)| *what).collect();
         assert!(failures.is_empty(), "{failures:?}");
     }
 

@@ -104,7 +104,8 @@ fn drop_bounding(capabilities: &LinuxCapabilities) -> Result<()> {
     let keep = named(capabilities.bounding())?;
     for cap in caps::all() {
         if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap).with_context(|| format!("cannot drop {cap} from the bounding set"))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .with_context(|| format!("cannot drop {cap} from the bounding set"))?;
         }
     }
     crate::narrate!("prctl(PR_CAPBSET_DROP, ...): bounding set is now {} capabilities", keep.len());
@@ -151,7 +152,8 @@ fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
     for cap in named(capabilities.ambient())? {
         // The kernel refuses an ambient capability that is not both
         // permitted and inheritable.
-        caps::raise(None, CapSet::Ambient, cap).with_context(|| format!("config.json: process.capabilities.ambient: {cap}"))?;
+        caps::raise(None, CapSet::Ambient, cap)
+            .with_context(|| format!("config.json: process.capabilities.ambient: {cap}"))?;
     }
     crate::narrate!("capset: {} effective capabilities", effective.len());
     Ok(())

@@ -30,7 +30,12 @@ pub fn receive(listener: &UnixListener) -> Result<File> {
         let mut name = [0u8; 128];
         let mut iov = [std::io::IoSliceMut::new(&mut name)];
         let mut space = nix::cmsg_space!([RawFd; 1]);
-        let message = nix::sys::socket::recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), nix::sys::socket::MsgFlags::empty())?;
+        let message = nix::sys::socket::recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )?;
         let fd = message
             .cmsgs()?
             .find_map(|cmsg| match cmsg {

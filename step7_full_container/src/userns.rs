@@ -26,14 +26,16 @@ pub fn write_mappings(pid: Pid, linux: &Linux) -> Result<()> {
         return crate::rootless::write_mappings(pid, linux);
     }
     for (file, mappings) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
-        let text: String = mappings
-            .iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect();
+        let text: String =
+            mappings.iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
         let path = format!("/proc/{pid}/{file}");
         crate::narrate!("echo '{}' > {path}", text.trim_end().replace('\n', "; "));
-        std::fs::write(&path, &text).with_context(|| format!("config.json: linux.{}: cannot write {path}", if file == "uid_map" { "uidMappings" } else { "gidMappings" }))?;
+        std::fs::write(&path, &text).with_context(|| {
+            format!(
+                "config.json: linux.{}: cannot write {path}",
+                if file == "uid_map" { "uidMappings" } else { "gidMappings" }
+            )
+        })?;
     }
     Ok(())
 }
@@ -47,8 +49,10 @@ pub fn become_root() -> Result<()> {
     crate::narrate!("setresgid(0, 0, 0); setresuid(0, 0, 0)");
     let root_gid = nix::unistd::Gid::from_raw(0);
     let root_uid = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresgid(root_gid, root_gid, root_gid).context("setresgid(0) in the user namespace: is gid 0 mapped?")?;
-    nix::unistd::setresuid(root_uid, root_uid, root_uid).context("setresuid(0) in the user namespace: is uid 0 mapped?")?;
+    nix::unistd::setresgid(root_gid, root_gid, root_gid)
+        .context("setresgid(0) in the user namespace: is gid 0 mapped?")?;
+    nix::unistd::setresuid(root_uid, root_uid, root_uid)
+        .context("setresuid(0) in the user namespace: is uid 0 mapped?")?;
     Ok(())
 }
 // ANCHOR_END: become_root

@@ -19,9 +19,12 @@ fn device_rules_and_limits_hold_on_a_cgroup_v2_kernel() {
     let mut config = serde_json::to_value(oci_spec::runtime::Spec::default()).unwrap();
     let caps = json!(["CAP_MKNOD"]);
     config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
-    config["process"]["args"] = json!(["sh", "-c",
+    config["process"]["args"] = json!([
+        "sh",
+        "-c",
         "mknod /tmp/kmsg c 1 11 && echo made; head -c 1 /tmp/kmsg >/dev/null 2>&1 && echo opened || echo refused; \
-         echo x > /dev/null && echo null-works; cat /sys/fs/cgroup/memory.max"]);
+         echo x > /dev/null && echo null-works; cat /sys/fs/cgroup/memory.max"
+    ]);
     config["root"] = json!({"path": "rootfs", "readonly": false});
     config["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
     let dir = std::env::temp_dir().join(format!("step7-vm-config-{}", std::process::id()));

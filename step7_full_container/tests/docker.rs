@@ -32,10 +32,28 @@ fn flags_become_the_containers_config() {
                   touch /x 2>/dev/null || echo root read-only; \
                   grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -s '\\t' ' '; \
                   ls /sys/class/net";
-    let out = step7_run(&rootfs, &[
-        "--network", "none", "--name", "web-1", "-e", "FOO=bar", "-v", &mount, "-w", "/data",
-        "--user", "1000:1000", "--read-only", "--", "sh", "-c", script,
-    ]);
+    let out = step7_run(
+        &rootfs,
+        &[
+            "--network",
+            "none",
+            "--name",
+            "web-1",
+            "-e",
+            "FOO=bar",
+            "-v",
+            &mount,
+            "-w",
+            "/data",
+            "--user",
+            "1000:1000",
+            "--read-only",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
     let _ = std::fs::remove_dir_all(&volume);
     assert_code(&out, 0);
     assert_eq!(
@@ -59,9 +77,23 @@ fn root_gets_dockers_capability_set() {
 #[test]
 fn limits_and_exit_status() {
     let Some(rootfs) = Rootfs::new() else { return };
-    let out = step7_run(&rootfs, &["--network", "none", "--memory", "32m", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
+    let out = step7_run(
+        &rootfs,
+        &["--network", "none", "--memory", "32m", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+    );
     assert_code(&out, 137);
-    let out = step7_run(&rootfs, &["--network", "none", "--pids-limit", "20", "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; exit 3"]);
+    let out = step7_run(
+        &rootfs,
+        &[
+            "--network",
+            "none",
+            "--pids-limit",
+            "20",
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; exit 3",
+        ],
+    );
     assert_code(&out, 3);
     assert_eq!(stdout(&out), "20\n");
 }
@@ -127,8 +159,25 @@ fn detached_lifecycle_run_ps_logs_exec_stop_rm() {
     let Some(rootfs) = Rootfs::new() else { return };
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
     let rootfs_dir = rootfs.path.to_str().unwrap();
-    let out = step7(&root, &["run", "-d", "--rootfs", rootfs_dir, "--network", "none", "--name", "bg", "--memory", "64m",
-        "--", "sh", "-c", "echo to-stdout; echo to-stderr >&2; trap 'echo bye; exit 7' TERM; while :; do sleep 0.1; done"]);
+    let out = step7(
+        &root,
+        &[
+            "run",
+            "-d",
+            "--rootfs",
+            rootfs_dir,
+            "--network",
+            "none",
+            "--name",
+            "bg",
+            "--memory",
+            "64m",
+            "--",
+            "sh",
+            "-c",
+            "echo to-stdout; echo to-stderr >&2; trap 'echo bye; exit 7' TERM; while :; do sleep 0.1; done",
+        ],
+    );
     assert_code(&out, 0);
     assert_eq!(stdout(&out), "bg\n");
     assert!(stdout(&step7(&root, &["ps"])).contains("bg               running"), "{}", stdout(&step7(&root, &["ps"])));
@@ -159,7 +208,21 @@ fn detached_lifecycle_run_ps_logs_exec_stop_rm() {
 fn detached_with_rm_removes_itself() {
     let Some(rootfs) = Rootfs::new() else { return };
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
-    let out = step7(&root, &["run", "-d", "--rm", "--rootfs", rootfs.path.to_str().unwrap(), "--network", "none", "--name", "brief", "true"]);
+    let out = step7(
+        &root,
+        &[
+            "run",
+            "-d",
+            "--rm",
+            "--rootfs",
+            rootfs.path.to_str().unwrap(),
+            "--network",
+            "none",
+            "--name",
+            "brief",
+            "true",
+        ],
+    );
     assert_code(&out, 0);
     wait_until("the container removed itself", || !root.join("brief").exists());
     assert!(stdout(&step7(&root, &["ps", "-a"])).lines().count() == 1);
@@ -171,7 +234,21 @@ fn detached_with_rm_removes_itself() {
 fn a_killed_monitor_leaves_state_that_rm_f_cleans() {
     let Some(rootfs) = Rootfs::new() else { return };
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
-    let out = step7(&root, &["run", "-d", "--rootfs", rootfs.path.to_str().unwrap(), "--network", "none", "--name", "orphan", "sleep", "30"]);
+    let out = step7(
+        &root,
+        &[
+            "run",
+            "-d",
+            "--rootfs",
+            rootfs.path.to_str().unwrap(),
+            "--network",
+            "none",
+            "--name",
+            "orphan",
+            "sleep",
+            "30",
+        ],
+    );
     assert_code(&out, 0);
     let state: serde_json::Value = serde_json::from_str(&stdout(&step7(&root, &["state", "orphan"]))).unwrap();
     let pid = state["pid"].as_i64().unwrap() as i32;
@@ -193,7 +270,13 @@ fn a_killed_monitor_leaves_state_that_rm_f_cleans() {
 fn unknown_containers_are_named_in_the_error() {
     let Some(rootfs) = Rootfs::new() else { return };
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
-    for command in [vec!["logs", "ghost"], vec!["stop", "ghost"], vec!["rm", "ghost"], vec!["inspect", "ghost"], vec!["exec", "ghost", "true"]] {
+    for command in [
+        vec!["logs", "ghost"],
+        vec!["stop", "ghost"],
+        vec!["rm", "ghost"],
+        vec!["inspect", "ghost"],
+        vec!["exec", "ghost", "true"],
+    ] {
         let out = step7(&root, &command);
         assert_ne!(out.status.code(), Some(0), "{command:?}");
         assert!(stderr(&out).contains("no container named ghost"), "{command:?}: {}", stderr(&out));
@@ -244,7 +327,9 @@ fn a_terminal_with_window_size_and_ctrl_c() {
     let screen = stdout(&out).replace('\r', "").replace("^@", "");
     assert_eq!(screen, "/dev/pts/0\n30 100\nxterm\n", "{}", stderr(&out));
 
-    let interrupted = format!("{step7} -- sh -c 'trap \"echo interrupted; exit 130\" INT; echo ready; sleep 20 & wait'; echo exit=$?");
+    let interrupted = format!(
+        "{step7} -- sh -c 'trap \"echo interrupted; exit 130\" INT; echo ready; sleep 20 & wait'; echo exit=$?"
+    );
     let mut child = std::process::Command::new("script")
         .args(["-qec", &interrupted, "/dev/null"])
         .stdin(std::process::Stdio::piped())
@@ -280,9 +365,26 @@ fn a_terminal_with_window_size_and_ctrl_c() {
 fn exec_with_a_terminal() {
     let Some(rootfs) = Rootfs::new() else { return };
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
-    let out = step7(&root, &["run", "-d", "--rootfs", rootfs.path.to_str().unwrap(), "--network", "none", "--name", "tty-exec", "sleep", "60"]);
+    let out = step7(
+        &root,
+        &[
+            "run",
+            "-d",
+            "--rootfs",
+            rootfs.path.to_str().unwrap(),
+            "--network",
+            "none",
+            "--name",
+            "tty-exec",
+            "sleep",
+            "60",
+        ],
+    );
     assert_code(&out, 0);
-    let script = format!("stty rows 24 cols 90; {BIN} --root {} exec -t tty-exec sh -c 'tty; stty size; exit 4'; echo rc=$?", root.display());
+    let script = format!(
+        "stty rows 24 cols 90; {BIN} --root {} exec -t tty-exec sh -c 'tty; stty size; exit 4'; echo rc=$?",
+        root.display()
+    );
     let out = run("script", &["-qec", &script, "/dev/null"]);
     let state: serde_json::Value = serde_json::from_str(&stdout(&step7(&root, &["state", "tty-exec"]))).unwrap();
     assert_code(&step7(&root, &["rm", "-f", "tty-exec"]), 0);
@@ -305,7 +407,10 @@ fn ipc_and_cgroup_namespaces_are_the_containers_own() {
     let text = String::from_utf8_lossy(&made.stdout).to_string();
     let shmid = text.split_whitespace().last().unwrap_or("").to_string();
     let host = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
-    let out = step7_run(&rootfs, &["--network", "none", "sh", "-c", "wc -l < /proc/sysvipc/shm; grep -c ':/$' /proc/self/cgroup"]);
+    let out = step7_run(
+        &rootfs,
+        &["--network", "none", "sh", "-c", "wc -l < /proc/sysvipc/shm; grep -c ':/$' /proc/self/cgroup"],
+    );
     let _ = std::process::Command::new("ipcrm").args(["-m", &shmid]).output();
     assert!(host.lines().count() > 1, "the host's segment is missing: {host}");
     let text = stdout(&out);

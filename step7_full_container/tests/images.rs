@@ -171,7 +171,13 @@ impl Layout {
 
     /// An image of these layers (uncompressed tars, bottom first) with
     /// `config` ("Env", "Cmd", ...) under `tag`; its manifest descriptor.
-    fn image(&mut self, tag: &str, layers: &[Vec<u8>], config: serde_json::Value, architecture: &str) -> serde_json::Value {
+    fn image(
+        &mut self,
+        tag: &str,
+        layers: &[Vec<u8>],
+        config: serde_json::Value,
+        architecture: &str,
+    ) -> serde_json::Value {
         let mut descriptors = Vec::new();
         let mut diff_ids = Vec::new();
         for tar in layers {
@@ -183,7 +189,14 @@ impl Layout {
         self.image_with(tag, descriptors, diff_ids, config, architecture)
     }
 
-    fn image_with(&mut self, tag: &str, layers: Vec<serde_json::Value>, diff_ids: Vec<String>, config: serde_json::Value, architecture: &str) -> serde_json::Value {
+    fn image_with(
+        &mut self,
+        tag: &str,
+        layers: Vec<serde_json::Value>,
+        diff_ids: Vec<String>,
+        config: serde_json::Value,
+        architecture: &str,
+    ) -> serde_json::Value {
         let config = json!({
             "architecture": architecture, "os": "linux", "config": config,
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -203,7 +216,8 @@ impl Layout {
 
     /// A multi-arch index of `manifests` under `tag`.
     fn index(&mut self, tag: &str, manifests: Vec<serde_json::Value>) {
-        let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+        let index =
+            json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
         let mut descriptor = self.blob(index.to_string().as_bytes());
         descriptor["mediaType"] = json!("application/vnd.oci.image.index.v1+json");
         self.tag(tag, descriptor);
@@ -292,7 +306,11 @@ impl World {
         assert!(!mounts.contains(&store), "a mount of the store is left:\n{mounts}");
         assert_eq!(self.stored("containers"), Vec::<String>::new(), "container directories left");
         let state = self.dir.join("state");
-        assert!(!state.exists() || std::fs::read_dir(&state).unwrap().next().is_none(), "state left in {}", state.display());
+        assert!(
+            !state.exists() || std::fs::read_dir(&state).unwrap().next().is_none(),
+            "state left in {}",
+            state.display()
+        );
     }
 }
 
@@ -359,10 +377,27 @@ fn an_image_runs_with_its_layers_and_config() {
     // The image's defaults.
     let out = world.step7(&["run", "--network", "none", &image]);
     assert_code(&out, 0);
-    assert_eq!(stdout(&out), "hi\n/app\n1000\nhello from the app layer\nnew\ngone is gone\n1234:1234 4750\n", "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "hi\n/app\n1000\nhello from the app layer\nnew\ngone is gone\n1234:1234 4750\n",
+        "{}",
+        stderr(&out)
+    );
 
     // The flags' overrides: -e, -w, --user, CMD, --entrypoint.
-    let out = world.step7(&["run", "--network", "none", "-e", "GREETING=bye", "-w", "/data", "--user", "0", &image, "echo $GREETING; pwd; id -u"]);
+    let out = world.step7(&[
+        "run",
+        "--network",
+        "none",
+        "-e",
+        "GREETING=bye",
+        "-w",
+        "/data",
+        "--user",
+        "0",
+        &image,
+        "echo $GREETING; pwd; id -u",
+    ]);
     assert_eq!(stdout(&out), "bye\n/data\n0\n", "{}", stderr(&out));
     let out = world.step7(&["run", "--network", "none", "--entrypoint", "cat", &image, "/app/hello"]);
     assert_eq!(stdout(&out), "hello from the app layer\n", "{}", stderr(&out));
@@ -393,7 +428,13 @@ fn two_containers_share_layers_but_not_writes() {
         assert_code(&out, 0);
     }
     assert_code(&world.step7(&["exec", "one", "sh", "-c", "echo mine > /etc/written-by-one; rm /bin/ls"]), 0);
-    let out = world.step7(&["exec", "two", "sh", "-c", "cat /etc/written-by-one 2>&1; test -e /bin/ls && echo ls is still here"]);
+    let out = world.step7(&[
+        "exec",
+        "two",
+        "sh",
+        "-c",
+        "cat /etc/written-by-one 2>&1; test -e /bin/ls && echo ls is still here",
+    ]);
     assert!(stdout(&out).contains("No such file") && stdout(&out).contains("ls is still here"), "{}", stdout(&out));
     // A container of the same name under another state directory is
     // refused: the store holds one root per name.
@@ -411,7 +452,12 @@ fn two_containers_share_layers_but_not_writes() {
     // One layer on disk, the lower directory of both overlay mounts.
     assert_eq!(world.stored("layers/sha256").len(), 1);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let lowers: Vec<&str> = mounts.lines().filter(|l| l.contains(&*world.store().to_string_lossy())).filter_map(|l| l.split("lowerdir=").nth(1)).map(|o| o.split(',').next().unwrap()).collect();
+    let lowers: Vec<&str> = mounts
+        .lines()
+        .filter(|l| l.contains(&*world.store().to_string_lossy()))
+        .filter_map(|l| l.split("lowerdir=").nth(1))
+        .map(|o| o.split(',').next().unwrap())
+        .collect();
     assert_eq!(lowers.len(), 2, "{mounts}");
     assert_eq!(lowers[0], lowers[1]);
     // The layer itself is untouched.
@@ -429,8 +475,18 @@ fn two_containers_share_layers_but_not_writes() {
 fn a_multi_arch_index_resolves_to_the_platform() {
     let Some(mut world) = World::new() else { return };
     let base = world.base_layer();
-    let amd64 = world.layout.image("amd64", &[base.clone(), Layout::tar(&[Entry::File("arch", "amd64\n")])], json!({"Cmd": ["cat", "/arch"]}), "amd64");
-    let arm64 = world.layout.image("arm64", &[base, Layout::tar(&[Entry::File("arch", "arm64\n")])], json!({"Cmd": ["cat", "/arch"]}), "arm64");
+    let amd64 = world.layout.image(
+        "amd64",
+        &[base.clone(), Layout::tar(&[Entry::File("arch", "amd64\n")])],
+        json!({"Cmd": ["cat", "/arch"]}),
+        "amd64",
+    );
+    let arm64 = world.layout.image(
+        "arm64",
+        &[base, Layout::tar(&[Entry::File("arch", "arm64\n")])],
+        json!({"Cmd": ["cat", "/arch"]}),
+        "arm64",
+    );
     world.layout.index("multi", vec![amd64, arm64]);
     world.registry.push(&world.layout, "multi", "test/multi");
     let image = world.registry.name("test/multi:multi");
@@ -444,7 +500,11 @@ fn a_multi_arch_index_resolves_to_the_platform() {
     assert_eq!(world.stored("layers/sha256").len(), 3);
     let out = world.step7(&["pull", "--platform", "linux/s390x", &image]);
     assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("no image for linux/s390x") && stderr(&out).contains("linux/arm64"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no image for linux/s390x") && stderr(&out).contains("linux/arm64"),
+        "{}",
+        stderr(&out)
+    );
     world.assert_no_containers();
 }
 
@@ -454,10 +514,13 @@ fn a_multi_arch_index_resolves_to_the_platform() {
 #[test]
 fn corrupt_content_is_refused_and_nothing_stored() {
     let Some(mut world) = World::new() else { return };
-    let layer = world.layout.image("v1", &[Layout::tar(&[Entry::File("file", "the real content\n")])], json!({}), "amd64");
+    let layer =
+        world.layout.image("v1", &[Layout::tar(&[Entry::File("file", "the real content\n")])], json!({}), "amd64");
     world.registry.push(&world.layout, "v1", "test/corrupt");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(world.layout.dir.join("blobs/sha256").join(&layer["digest"].as_str().unwrap()[7..])).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(world.layout.dir.join("blobs/sha256").join(&layer["digest"].as_str().unwrap()[7..])).unwrap(),
+    )
+    .unwrap();
     let blob = world.registry.blob_file(manifest["layers"][0]["digest"].as_str().unwrap());
     let mut bytes = std::fs::read(&blob).unwrap();
     let last = bytes.len() - 1;
@@ -531,12 +594,18 @@ fn hostile_layers_stay_inside() {
     let out = world.step7(&["run", "--network", "none", &name("layers"), "cat", "/planted/through-layers"]);
     assert_eq!(stdout(&out), "x\n", "{}", stderr(&out));
     // The same stack copied instead of mounted (the fallback) holds too.
-    let out = world.step7_env(&["run", "--network", "none", &name("layers"), "cat", "/planted/through-layers"], &[("STEP7_NO_OVERLAY", "1")]);
+    let out = world.step7_env(
+        &["run", "--network", "none", &name("layers"), "cat", "/planted/through-layers"],
+        &[("STEP7_NO_OVERLAY", "1")],
+    );
     assert_eq!(stdout(&out), "x\n", "{}", stderr(&out));
 
     let escaped: Vec<_> = std::fs::read_dir(&outside).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(escaped.is_empty(), "written outside the layer: {escaped:?}");
-    assert_eq!(std::fs::read_to_string("/etc/passwd").unwrap().lines().next().map(|l| l.starts_with("root:")), Some(true));
+    assert_eq!(
+        std::fs::read_to_string("/etc/passwd").unwrap().lines().next().map(|l| l.starts_with("root:")),
+        Some(true)
+    );
     assert_eq!(world.stored("tmp"), Vec::<String>::new());
     world.assert_no_containers();
 }
@@ -551,7 +620,11 @@ fn layers_by_hand() {
     std::fs::create_dir_all(app.join("app")).unwrap();
     std::fs::write(app.join("app/run.sh"), "echo app layer on $(cat /etc/os-name)\n").unwrap();
     let runtime = world.dir.join("runtime.tar");
-    std::fs::write(&runtime, Layout::gzip(&Layout::tar(&[Entry::Dir("etc/"), Entry::File("etc/os-name", "busybox\n")]))).unwrap();
+    std::fs::write(
+        &runtime,
+        Layout::gzip(&Layout::tar(&[Entry::Dir("etc/"), Entry::File("etc/os-name", "busybox\n")])),
+    )
+    .unwrap();
     assert_code(&world.step7(&["layer", "add", "base", world.rootfs.path.to_str().unwrap()]), 0);
     assert_code(&world.step7(&["layer", "add", "runtime", runtime.to_str().unwrap()]), 0);
     assert_code(&world.step7(&["layer", "add", "app", app.to_str().unwrap()]), 0);
@@ -593,9 +666,15 @@ fn private_registry_credentials() {
 
     let out = world.step7_env(&["pull", &image], &[home_env]);
     assert!(stderr(&out).contains("STEP7_REGISTRY_USER"), "{}", stderr(&out));
-    let out = world.step7_env(&["pull", &image], &[home_env, ("STEP7_REGISTRY_USER", "alice"), ("STEP7_REGISTRY_PASSWORD", "wrong")]);
+    let out = world.step7_env(
+        &["pull", &image],
+        &[home_env, ("STEP7_REGISTRY_USER", "alice"), ("STEP7_REGISTRY_PASSWORD", "wrong")],
+    );
     assert!(stderr(&out).contains("refused the credentials"), "{}", stderr(&out));
-    let out = world.step7_env(&["pull", &image], &[home_env, ("STEP7_REGISTRY_USER", "alice"), ("STEP7_REGISTRY_PASSWORD", "secret")]);
+    let out = world.step7_env(
+        &["pull", &image],
+        &[home_env, ("STEP7_REGISTRY_USER", "alice"), ("STEP7_REGISTRY_PASSWORD", "secret")],
+    );
     assert_code(&out, 0);
     assert_code(&world.step7(&["rmi", &image]), 0);
     // base64("alice:secret")
@@ -648,7 +727,12 @@ fn prune_removes_leftovers() {
     world.registry.push(&world.layout, "v1", "test/prune");
     let image = world.registry.name("test/prune:v1");
     // A run SIGKILLed while its container sleeps: state and root remain.
-    let mut child = world.command(&["run", "--network", "none", "--name", "killed", &image, "sleep", "60"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = world
+        .command(&["run", "--network", "none", "--name", "killed", &image, "sleep", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     for _ in 0..200 {
         if world.dir.join("state/killed").exists() && support::first_child(child.id()) != 0 {
             break;
@@ -725,7 +809,11 @@ impl TokenRegistry {
         let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
         let (status, headers, body): (&str, String, Vec<u8>) = if path.starts_with("/token?") {
             let ok = path.contains("scope=repository%3Atest%2Fhub%3Apull") && path.contains("service=test-registry");
-            if ok { ("200 OK", "Content-Type: application/json\r\n".into(), br#"{"token":"issued-token"}"#.to_vec()) } else { ("400 Bad Request", String::new(), vec![]) }
+            if ok {
+                ("200 OK", "Content-Type: application/json\r\n".into(), br#"{"token":"issued-token"}"#.to_vec())
+            } else {
+                ("400 Bad Request", String::new(), vec![])
+            }
         } else if !authorized {
             let challenge = format!("WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\",scope=\"repository:test/hub:pull\"\r\n");
             ("401 Unauthorized", challenge, br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.to_vec())
@@ -789,7 +877,8 @@ fn bearer_tokens_docker_media_types_and_zstd() {
     let mut config_descriptor = world.layout.blob(config.to_string().as_bytes());
     config_descriptor["mediaType"] = json!("application/vnd.docker.container.image.v1+json");
     let manifest_type = "application/vnd.docker.distribution.manifest.v2+json";
-    let manifest = json!({"schemaVersion": 2, "mediaType": manifest_type, "config": config_descriptor, "layers": layers});
+    let manifest =
+        json!({"schemaVersion": 2, "mediaType": manifest_type, "config": config_descriptor, "layers": layers});
     let mut descriptor = world.layout.blob(manifest.to_string().as_bytes());
     descriptor["mediaType"] = json!(manifest_type);
     descriptor["platform"] = json!({"architecture": "amd64", "os": "linux"});
@@ -799,7 +888,10 @@ fn bearer_tokens_docker_media_types_and_zstd() {
     let manifest_digest = descriptor["digest"].as_str().unwrap().to_string();
     let registry = TokenRegistry::start(
         world.layout.dir.join("blobs/sha256"),
-        vec![("latest".into(), list_type.into(), list_digest.clone()), (manifest_digest.clone(), manifest_type.into(), manifest_digest)],
+        vec![
+            ("latest".into(), list_type.into(), list_digest.clone()),
+            (manifest_digest.clone(), manifest_type.into(), manifest_digest),
+        ],
     );
     let image = format!("localhost:{}/test/hub", registry.port);
 

@@ -113,7 +113,13 @@ fn status(bundle: &Bundle, id: &str) -> String {
 /// Every directory the cgroup `step7/<id>` may have.
 fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     let hierarchies = step7::hierarchy::Hierarchies::detect().unwrap();
-    hierarchies.v1.iter().map(|(_, m)| m.clone()).chain(hierarchies.v2.clone()).map(|m| m.join("step7").join(id)).collect()
+    hierarchies
+        .v1
+        .iter()
+        .map(|(_, m)| m.clone())
+        .chain(hierarchies.v2.clone())
+        .map(|m| m.join("step7").join(id))
+        .collect()
 }
 
 #[test]
@@ -122,7 +128,10 @@ fn lifecycle_create_start_kill_delete() {
     bundle.args("echo started > /started; exec sleep 30");
     let dir = bundle.dir.to_str().unwrap();
     let pid_file = bundle.dir.join("pid");
-    assert_code(&bundle.step7_detached(&["create", "--bundle", dir, "--pid-file", pid_file.to_str().unwrap(), "life"]), 0);
+    assert_code(
+        &bundle.step7_detached(&["create", "--bundle", dir, "--pid-file", pid_file.to_str().unwrap(), "life"]),
+        0,
+    );
     assert_eq!(status(&bundle, "life"), "created");
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     assert!(Path::new(&format!("/proc/{pid}")).exists());
@@ -179,10 +188,27 @@ fn exec_pause_resume_and_kill_all() {
     assert_eq!(stdout(&out), "2\nstep7\nsleep\n");
     assert_code(&bundle.step7(&["exec", "busy", "sh", "-c", "exit 5"]), 5);
     assert_code(&bundle.step7(&["exec", "busy", "no-such-program"]), 127);
-    let out = bundle.step7(&["exec", "--user", "1000:1000", "--env", "X=y", "--cwd", "/tmp", "busy", "sh", "-c", "id -u; echo $X; pwd"]);
+    let out = bundle.step7(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        "--env",
+        "X=y",
+        "--cwd",
+        "/tmp",
+        "busy",
+        "sh",
+        "-c",
+        "id -u; echo $X; pwd",
+    ]);
     assert_eq!(stdout(&out), "1000\ny\n/tmp\n");
     let process = bundle.dir.join("process.json");
-    std::fs::write(&process, json!({"args": ["echo", "from process.json"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]}).to_string()).unwrap();
+    std::fs::write(
+        &process,
+        json!({"args": ["echo", "from process.json"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]})
+            .to_string(),
+    )
+    .unwrap();
     let out = bundle.step7(&["exec", "--process", process.to_str().unwrap(), "busy"]);
     assert_eq!(stdout(&out), "from process.json\n");
 
@@ -251,7 +277,13 @@ fn a_terminal_is_sent_to_the_console_socket() {
         let mut name = [0u8; 64];
         let mut iov = [std::io::IoSliceMut::new(&mut name)];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let message = nix::sys::socket::recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), nix::sys::socket::MsgFlags::empty()).unwrap();
+        let message = nix::sys::socket::recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
         let fd = message.cmsgs().unwrap().find_map(|cmsg| match cmsg {
             nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
             _ => None,
@@ -386,9 +418,7 @@ fn delete_force_removes_a_running_container() {
 fn hooks_run_in_order_with_the_state_on_stdin() {
     let Some(bundle) = Bundle::new() else { return };
     let log = bundle.rootfs.path.join("hooks.log");
-    let hook = |name: &str, log: &Path| {
-        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read state; echo \"{name} $state\" >> {}", log.display())]})
-    };
+    let hook = |name: &str, log: &Path| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("read state; echo \"{name} $state\" >> {}", log.display())]});
     bundle.args("true");
     bundle.edit(|c| {
         c["hooks"] = json!({
@@ -404,7 +434,11 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
     assert_code(&bundle.run("hooked"), 0);
     let text = std::fs::read_to_string(&log).unwrap();
     let names: Vec<&str> = text.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
-    assert_eq!(names, ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"], "{text}");
+    assert_eq!(
+        names,
+        ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "{text}"
+    );
     for line in text.lines() {
         let state: Value = serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
         assert_eq!(state["id"], "hooked", "{line}");
@@ -434,7 +468,12 @@ fn bad_bundles_name_the_field_and_leave_nothing() {
         (Box::new(|c: &mut Value| c["root"]["path"] = json!("/nonexistent-rootfs")), "root.path"),
         (Box::new(|c: &mut Value| c["mounts"][0]["destination"] = json!("proc")), "mounts[0].destination"),
         (Box::new(|c: &mut Value| c["process"]["capabilities"]["bounding"] = json!(["CAP_NO_SUCH"])), "CAP_NO_SUCH"),
-        (Box::new(|c: &mut Value| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 20}])), "process.rlimits[0]"),
+        (
+            Box::new(|c: &mut Value| {
+                c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 20}])
+            }),
+            "process.rlimits[0]",
+        ),
     ];
     let original = bundle.config();
     for (change, field) in cases {
@@ -525,12 +564,18 @@ fn config_features_behave_as_under_runc() {
         });
         let id = format!("cmp{n}");
         let ours = bundle.run(&id);
-        let theirs = run("runc", &["--root", runc_root.to_str().unwrap(), "run", "--bundle", bundle.dir.to_str().unwrap(), &id]);
+        let theirs =
+            run("runc", &["--root", runc_root.to_str().unwrap(), "run", "--bundle", bundle.dir.to_str().unwrap(), &id]);
         let _ = run("runc", &["--root", runc_root.to_str().unwrap(), "delete", "--force", &id]);
         if (ours.status.code(), stdout(&ours)) != (theirs.status.code(), stdout(&theirs)) {
             differences.push(format!(
                 "{name}: step7 {:?} {:?} {}| runc {:?} {:?} {}",
-                ours.status.code(), stdout(&ours), stderr(&ours), theirs.status.code(), stdout(&theirs), stderr(&theirs)
+                ours.status.code(),
+                stdout(&ours),
+                stderr(&ours),
+                theirs.status.code(),
+                stdout(&theirs),
+                stderr(&theirs)
             ));
         }
     }

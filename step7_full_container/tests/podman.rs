@@ -39,9 +39,13 @@ impl Podman {
     fn run(&self, args: &[&str]) -> Output {
         let mut all: Vec<String> = ["--root", "storage", "--runroot", "run"]
             .iter()
-            .map(|a| if *a == "storage" || *a == "run" { self.dir.join(a).display().to_string() } else { a.to_string() })
+            .map(
+                |a| if *a == "storage" || *a == "run" { self.dir.join(a).display().to_string() } else { a.to_string() },
+            )
             .collect();
-        all.extend(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"].map(String::from));
+        all.extend(
+            ["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"].map(String::from),
+        );
         all.extend(["--runtime".to_string(), BIN.to_string()]);
         all.extend(args.iter().map(|a| a.to_string()));
         let all: Vec<&str> = all.iter().map(String::as_str).collect();

@@ -13,13 +13,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_step7");
 /// `step7 run --rootfs R --network none FLAGS... -- sh -c SCRIPT`: stdout.
 fn attempt(rootfs: &Rootfs, flags: &[&str], script: &str) -> String {
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
-    let mut args = vec!["--root", root.to_str().unwrap(), "run", "--rootfs", rootfs.path.to_str().unwrap(), "--network", "none"];
+    let mut args =
+        vec!["--root", root.to_str().unwrap(), "run", "--rootfs", rootfs.path.to_str().unwrap(), "--network", "none"];
     args.extend_from_slice(flags);
     args.extend(["--", "sh", "-c", script]);
     let out = run(BIN, &args);
     assert!(out.status.code().is_some(), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&root);
-    stdout(&out) + &stderr(&out).lines().filter(|l| l.starts_with("step7:")).map(|l| format!("{l}\n")).collect::<String>()
+    stdout(&out)
+        + &stderr(&out).lines().filter(|l| l.starts_with("step7:")).map(|l| format!("{l}\n")).collect::<String>()
 }
 
 #[test]
@@ -28,7 +30,10 @@ fn mounting_needs_a_capability_the_container_lacks() {
     let script = "mount -t tmpfs attack /mnt 2>/dev/null && echo mounted || echo refused";
     assert_eq!(attempt(&rootfs, &[], script), "refused\n");
     // With CAP_SYS_ADMIN and no seccomp filter, the same attempt works.
-    assert_eq!(attempt(&rootfs, &["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"], script), "mounted\n");
+    assert_eq!(
+        attempt(&rootfs, &["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"], script),
+        "mounted\n"
+    );
 }
 
 #[test]
@@ -36,7 +41,10 @@ fn seccomp_refuses_new_namespaces_even_with_cap_sys_admin() {
     let Some(rootfs) = Rootfs::new() else { return };
     let script = "unshare -u true 2>/dev/null && echo unshared || echo refused";
     assert_eq!(attempt(&rootfs, &["--cap-add", "SYS_ADMIN"], script), "refused\n");
-    assert_eq!(attempt(&rootfs, &["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"], script), "unshared\n");
+    assert_eq!(
+        attempt(&rootfs, &["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"], script),
+        "unshared\n"
+    );
 }
 
 #[test]
@@ -45,7 +53,10 @@ fn cap_drop_takes_a_default_capability_away() {
     let script = "touch /tmp/f; chown 1234 /tmp/f 2>/dev/null && echo chowned || echo refused";
     assert_eq!(attempt(&rootfs, &[], script), "chowned\n");
     assert_eq!(attempt(&rootfs, &["--cap-drop", "CHOWN"], script), "refused\n");
-    assert_eq!(attempt(&rootfs, &["--cap-drop", "ALL"], "grep CapEff /proc/self/status"), "CapEff:\t0000000000000000\n");
+    assert_eq!(
+        attempt(&rootfs, &["--cap-drop", "ALL"], "grep CapEff /proc/self/status"),
+        "CapEff:\t0000000000000000\n"
+    );
 }
 
 #[test]
@@ -66,7 +77,10 @@ fn rlimits_hold() {
     let Some(rootfs) = Rootfs::new() else { return };
     assert_eq!(attempt(&rootfs, &["--ulimit", "nofile=64:64"], "ulimit -n"), "64\n");
     // Raising a hard limit needs CAP_SYS_RESOURCE, which the container lacks.
-    assert_eq!(attempt(&rootfs, &["--ulimit", "nofile=64:64"], "ulimit -n 128 2>/dev/null && echo raised || echo refused"), "refused\n");
+    assert_eq!(
+        attempt(&rootfs, &["--ulimit", "nofile=64:64"], "ulimit -n 128 2>/dev/null && echo raised || echo refused"),
+        "refused\n"
+    );
 }
 
 #[test]

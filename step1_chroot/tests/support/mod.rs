@@ -193,13 +193,7 @@ pub fn finish_within(child: Child, limit: Duration) -> Output {
 
 /// Start `bin args...` in the background with piped output.
 pub fn start(bin: &str, args: &[&str]) -> Child {
-    Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    Command::new(bin).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
 }
 
 /// Read `child`'s stdout until a line equal to `line`; returns the reader
@@ -230,13 +224,7 @@ pub fn stderr(output: &Output) -> String {
 /// Assert a run ended with `code`, showing its output if not.
 #[track_caller]
 pub fn assert_code(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        stdout(output),
-        stderr(output)
-    );
+    assert_eq!(output.status.code(), Some(code), "stdout: {}\nstderr: {}", stdout(output), stderr(output));
 }
 
 /// The bad-input behaviour every step shares: not root, no rootfs, a bad
@@ -244,12 +232,7 @@ pub fn assert_code(output: &Output, code: i32) {
 /// (e.g. `--network none`, so that no bridge is created).
 pub fn check_bad_input(bin: &str, rootfs: &Rootfs, extra: &[&str]) {
     // Not root: one line, why, and where rootless comes.
-    let out = Command::new(bin)
-        .args([&rootfs.arg(), "true"])
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .unwrap();
+    let out = Command::new(bin).args([&rootfs.arg(), "true"]).uid(65534).gid(65534).output().unwrap();
     assert_code(&out, 125);
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -19,7 +19,8 @@ pub fn credentials(registry: &str) -> Result<Option<(String, String)>> {
     }
     for file in config_files() {
         let Ok(text) = std::fs::read_to_string(&file) else { continue };
-        let config: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", file.display()))?;
+        let config: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", file.display()))?;
         let Some(auths) = config["auths"].as_object() else { continue };
         // Docker Hub is filed under its old API address.
         let keys = [registry, "https://index.docker.io/v1/"];
@@ -32,8 +33,11 @@ pub fn credentials(registry: &str) -> Result<Option<(String, String)>> {
                 .decode(encoded)
                 .ok()
                 .and_then(|bytes| String::from_utf8(bytes).ok())
-                .with_context(|| format!("the auth entry for {registry} in {} is not base64 of user:password", file.display()))?;
-            let (user, password) = decoded.split_once(':').context("an auth entry without a colon between user and password")?;
+                .with_context(|| {
+                    format!("the auth entry for {registry} in {} is not base64 of user:password", file.display())
+                })?;
+            let (user, password) =
+                decoded.split_once(':').context("an auth entry without a colon between user and password")?;
             return Ok(Some((user.to_string(), password.to_string())));
         }
     }

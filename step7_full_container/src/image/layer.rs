@@ -55,7 +55,8 @@ pub fn unpack_blob(store: &Store, digest: &str, expected: Option<&str>) -> Resul
 /// layer, pulled or made, is unpacked by the same careful code).
 pub fn add(store: &Store, name: &str, source: &Path) -> Result<NamedLayer> {
     check_name(name)?;
-    let stat = std::fs::metadata(source).with_context(|| format!("no directory or tar archive at {}", source.display()))?;
+    let stat =
+        std::fs::metadata(source).with_context(|| format!("no directory or tar archive at {}", source.display()))?;
     let (blob, size) = if stat.is_dir() {
         let temp = store.temp("tar");
         let archived = (|| {

@@ -63,7 +63,8 @@ impl Defaults {
 /// The image `text` for a run: pulled if missing; its layers and config.
 pub fn for_run(store: &Store, text: &str, args: &pull::PullArgs) -> Result<(Vec<String>, Defaults)> {
     let (_, record) = pull::find_or_pull(store, text, args)?;
-    let config = ImageConfiguration::from_reader(&store.read_blob(&record.config)?[..]).context("the stored image config is malformed")?;
+    let config = ImageConfiguration::from_reader(&store.read_blob(&record.config)?[..])
+        .context("the stored image config is malformed")?;
     Ok((record.diff_ids, Defaults::of(&config)))
 }
 
@@ -74,7 +75,14 @@ pub fn list(store: &Store) {
         let reference = Reference::parse(&name).ok();
         let repository = reference.as_ref().map_or(name.clone(), |r| r.familiar_name());
         let tag = reference.and_then(|r| r.tag).unwrap_or_else(|| "<none>".into());
-        println!("{:<40} {:<12} {:<14} {:>10}  {}", repository, tag, &image.config[7..19], human(image.size), image.pulled);
+        println!(
+            "{:<40} {:<12} {:<14} {:>10}  {}",
+            repository,
+            tag,
+            &image.config[7..19],
+            human(image.size),
+            image.pulled
+        );
     }
 }
 

@@ -103,7 +103,8 @@ fn mount_overlay(store: &Store, layers: &[String], dir: &Path) -> Result<()> {
 fn copy_layers(store: &Store, layers: &[String], rootfs: &Path) -> Result<()> {
     let mut tree = Tree::open(rootfs)?;
     for diff_id in layers {
-        super::unpack::apply(&store.layer(diff_id)?, &mut tree).with_context(|| format!("cannot copy layer {diff_id}"))?;
+        super::unpack::apply(&store.layer(diff_id)?, &mut tree)
+            .with_context(|| format!("cannot copy layer {diff_id}"))?;
     }
     tree.finish()
 }

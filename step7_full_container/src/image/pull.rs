@@ -69,7 +69,9 @@ impl Platform {
     /// Whether an index entry's platform is this one. A variant we do
     /// not require matches any (arm64 images often omit "v8").
     fn matches(&self, os: &str, architecture: &str, variant: Option<&str>) -> bool {
-        os == self.os && architecture == self.architecture && (variant.is_none() || self.variant.is_none() || variant == self.variant.as_deref())
+        os == self.os
+            && architecture == self.architecture
+            && (variant.is_none() || self.variant.is_none() || variant == self.variant.as_deref())
     }
 }
 
@@ -98,7 +100,12 @@ impl Progress {
     }
 
     /// A reader that moves a bar (or says nothing) as `inner` is read.
-    fn wrap<'a, R: std::io::Read + 'a>(&self, inner: R, label: &str, length: Option<u64>) -> Box<dyn std::io::Read + 'a> {
+    fn wrap<'a, R: std::io::Read + 'a>(
+        &self,
+        inner: R,
+        label: &str,
+        length: Option<u64>,
+    ) -> Box<dyn std::io::Read + 'a> {
         if !self.bars || self.quiet {
             return Box::new(inner);
         }
@@ -130,7 +137,8 @@ pub fn pull(store: &Store, text: &str, args: &PullArgs) -> Result<String> {
         let digest = choose(&fetched.bytes, &platform, text)?;
         fetched = registry.manifest(&digest)?;
     }
-    let manifest = ImageManifest::from_reader(&fetched.bytes[..]).context("the registry sent a manifest step7 cannot read")?;
+    let manifest =
+        ImageManifest::from_reader(&fetched.bytes[..]).context("the registry sent a manifest step7 cannot read")?;
 
     // The config: small, read whole, checked like every blob.
     let config_digest = manifest.config().digest().to_string();
@@ -138,11 +146,16 @@ pub fn pull(store: &Store, text: &str, args: &PullArgs) -> Result<String> {
         let (body, _) = registry.blob(&config_digest)?;
         store.put_blob(&config_digest, body)?;
     }
-    let config = ImageConfiguration::from_reader(&store.read_blob(&config_digest)?[..]).context("the image config is malformed")?;
+    let config = ImageConfiguration::from_reader(&store.read_blob(&config_digest)?[..])
+        .context("the image config is malformed")?;
     let platform = check_platform(&config, platform, args.platform.is_some(), &progress)?;
     let diff_ids = config.rootfs().diff_ids().clone();
     if diff_ids.len() != manifest.layers().len() {
-        bail!("the image is inconsistent: {} layers in the manifest, {} in the config", manifest.layers().len(), diff_ids.len());
+        bail!(
+            "the image is inconsistent: {} layers in the manifest, {} in the config",
+            manifest.layers().len(),
+            diff_ids.len()
+        );
     }
 
     let mut size = 0;
@@ -187,8 +200,17 @@ pub fn pull(store: &Store, text: &str, args: &PullArgs) -> Result<String> {
 /// The platform the image is really for (its config says), refused if
 /// `--platform` asked for another; a warning if only the host differs
 /// (an arm64 image on amd64 runs only with emulation).
-fn check_platform(config: &ImageConfiguration, wanted: Platform, explicit: bool, progress: &Progress) -> Result<Platform> {
-    let actual = Platform { os: config.os().to_string(), architecture: config.architecture().to_string(), variant: config.variant().clone() };
+fn check_platform(
+    config: &ImageConfiguration,
+    wanted: Platform,
+    explicit: bool,
+    progress: &Progress,
+) -> Result<Platform> {
+    let actual = Platform {
+        os: config.os().to_string(),
+        architecture: config.architecture().to_string(),
+        variant: config.variant().clone(),
+    };
     if actual.matches(&wanted.os, &wanted.architecture, wanted.variant.as_deref()) {
         return Ok(actual);
     }
@@ -221,7 +243,10 @@ fn choose(bytes: &[u8], platform: &Platform, text: &str) -> Result<String> {
         }
         // Build attestations are listed as "unknown/unknown".
         if os != "unknown" {
-            offered.push(format!("{os}/{architecture}{}", p.variant().as_ref().map(|v| format!("/{v}")).unwrap_or_default()));
+            offered.push(format!(
+                "{os}/{architecture}{}",
+                p.variant().as_ref().map(|v| format!("/{v}")).unwrap_or_default()
+            ));
         }
     }
     bail!("{text} has no image for {platform} (it has: {}); choose one with --platform", offered.join(", "))

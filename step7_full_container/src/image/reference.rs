@@ -46,7 +46,9 @@ impl Reference {
             None => (name, None),
         };
         let (registry, repository) = match name.split_once('/') {
-            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first.to_string(), rest.to_string()),
+            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+                (first.to_string(), rest.to_string())
+            }
             _ => (DOCKER_HUB.to_string(), name.to_string()),
         };
         let (host, port) = registry.rsplit_once(':').unwrap_or((&registry, "0"));
@@ -152,7 +154,10 @@ mod tests {
         assert_eq!(parts("alpine"), hub("library/alpine", "latest"));
         assert_eq!(parts("alpine:3.20"), hub("library/alpine", "3.20"));
         assert_eq!(parts("alice/app:v1"), hub("alice/app", "v1"));
-        assert_eq!(parts("127.0.0.1:5000/app/web:1"), ("127.0.0.1:5000".into(), "app/web".into(), Some("1".into()), None));
+        assert_eq!(
+            parts("127.0.0.1:5000/app/web:1"),
+            ("127.0.0.1:5000".into(), "app/web".into(), Some("1".into()), None)
+        );
         assert_eq!(parts("localhost/app"), ("localhost".into(), "app".into(), Some("latest".into()), None));
         let digest = format!("sha256:{}", "a".repeat(64));
         let r = Reference::parse(&format!("docker.io/library/busybox@{digest}")).unwrap();

@@ -95,7 +95,8 @@ impl Registry {
             if response.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
                 return self.check(response, &url);
             }
-            let challenge = response.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let challenge =
+                response.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
             self.authenticate(&challenge)?;
         }
         unreachable!()
@@ -107,8 +108,10 @@ impl Registry {
         let (scheme, params) = parse_challenge(challenge);
         match scheme.to_ascii_lowercase().as_str() {
             "bearer" => {
-                let realm = params.get("realm").context("the registry's Bearer challenge names no token service (realm)")?;
-                let scope = params.get("scope").cloned().unwrap_or_else(|| format!("repository:{}:pull", self.repository));
+                let realm =
+                    params.get("realm").context("the registry's Bearer challenge names no token service (realm)")?;
+                let scope =
+                    params.get("scope").cloned().unwrap_or_else(|| format!("repository:{}:pull", self.repository));
                 let mut query = vec![("scope", scope)];
                 if let Some(service) = params.get("service") {
                     query.push(("service", service.clone()));
@@ -118,9 +121,13 @@ impl Registry {
                     request = request.basic_auth(user, Some(password));
                 }
                 let response = request.send().map_err(|e| self.unreachable(e))?;
-                let answer: serde_json::Value = self.check(response, realm)?.json().context("the token service's answer is not JSON")?;
+                let answer: serde_json::Value =
+                    self.check(response, realm)?.json().context("the token service's answer is not JSON")?;
                 // "token" in Docker's spec, "access_token" in OAuth2's.
-                let token = answer["token"].as_str().or(answer["access_token"].as_str()).context("the token service sent no token")?;
+                let token = answer["token"]
+                    .as_str()
+                    .or(answer["access_token"].as_str())
+                    .context("the token service sent no token")?;
                 self.auth = Auth::Bearer(token.to_string());
             }
             "basic" => {
@@ -149,7 +156,12 @@ impl Registry {
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => match self.credentials {
                 Some(_) => bail!("{} refused the credentials for {}: {body}", self.name, self.repository),
-                None => bail!("{} refused access to {} ({status}): it is private or does not exist; {}", self.name, self.repository, super::auth::HOW_TO_LOG_IN),
+                None => bail!(
+                    "{} refused access to {} ({status}): it is private or does not exist; {}",
+                    self.name,
+                    self.repository,
+                    super::auth::HOW_TO_LOG_IN
+                ),
             },
             StatusCode::NOT_FOUND => bail!("not found in {}: {url} ({body})", self.name),
             _ => bail!("{} answered {status} for {url}: {body}", self.name),

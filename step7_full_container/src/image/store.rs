@@ -79,7 +79,8 @@ impl Store {
     /// removals, shared otherwise.
     pub fn open(dir: &Path, exclusive: bool) -> Result<Store> {
         for sub in ["blobs/sha256", "layers/sha256", "containers", "tmp"] {
-            std::fs::create_dir_all(dir.join(sub)).with_context(|| format!("cannot create the image store at {}", dir.display()))?;
+            std::fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("cannot create the image store at {}", dir.display()))?;
         }
         let file = std::fs::File::create(dir.join("lock"))?;
         let how = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
@@ -166,7 +167,11 @@ impl Store {
         self.update(Path::new("layers.json"), change)
     }
 
-    fn update<T: Serialize + serde::de::DeserializeOwned + Default>(&self, file: &Path, change: impl FnOnce(&mut T)) -> Result<()> {
+    fn update<T: Serialize + serde::de::DeserializeOwned + Default>(
+        &self,
+        file: &Path,
+        change: impl FnOnce(&mut T),
+    ) -> Result<()> {
         let lock = std::fs::File::create(self.dir.join("index.lock"))?;
         let _lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| e)?;
         let path = self.dir.join(file);

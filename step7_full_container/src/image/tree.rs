@@ -109,7 +109,10 @@ impl Tree {
                         Ok(()) => {}
                         // There is a name, but not a directory we may
                         // enter: a dangling symlink planted to lead out.
-                        Err(Errno::EEXIST) => bail!("{} is a symlink to nowhere in the layer: refusing to write through it", done.display()),
+                        Err(Errno::EEXIST) => bail!(
+                            "{} is a symlink to nowhere in the layer: refusing to write through it",
+                            done.display()
+                        ),
                         Err(err) => bail!("cannot make directory {}: {err}", done.display()),
                     }
                     fd = self.resolve(&done)?;
@@ -136,13 +139,31 @@ impl Tree {
     /// clears setuid bits.
     fn settle(&self, parent: &OwnedFd, name: &OsStr, meta: &Meta, symlink: bool) -> Result<()> {
         if self.privileged {
-            nix::unistd::fchownat(parent.as_fd(), name, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-                .with_context(|| format!("cannot chown {name:?}"))?;
+            nix::unistd::fchownat(
+                parent.as_fd(),
+                name,
+                Some(Uid::from_raw(meta.uid)),
+                Some(Gid::from_raw(meta.gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .with_context(|| format!("cannot chown {name:?}"))?;
         }
         if !symlink {
-            nix::sys::stat::fchmodat(parent.as_fd(), name, Mode::from_bits_truncate(meta.mode & 0o7777), nix::sys::stat::FchmodatFlags::NoFollowSymlink)
-                .or_else(|_| nix::sys::stat::fchmodat(parent.as_fd(), name, Mode::from_bits_truncate(meta.mode & 0o7777), nix::sys::stat::FchmodatFlags::FollowSymlink))
-                .with_context(|| format!("cannot chmod {name:?}"))?;
+            nix::sys::stat::fchmodat(
+                parent.as_fd(),
+                name,
+                Mode::from_bits_truncate(meta.mode & 0o7777),
+                nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+            )
+            .or_else(|_| {
+                nix::sys::stat::fchmodat(
+                    parent.as_fd(),
+                    name,
+                    Mode::from_bits_truncate(meta.mode & 0o7777),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )
+            })
+            .with_context(|| format!("cannot chmod {name:?}"))?;
         }
         let time = TimeSpec::new(meta.mtime, 0);
         nix::sys::stat::utimensat(parent.as_fd(), name, &time, &time, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
@@ -154,7 +175,13 @@ impl Tree {
     /// A regular file with `content`.
     /// `xattrs` (file capabilities, say: security.capability) are kept
     /// when root.
-    pub fn file(&mut self, rel: &Path, meta: &Meta, xattrs: &[(String, Vec<u8>)], content: &mut dyn std::io::Read) -> Result<()> {
+    pub fn file(
+        &mut self,
+        rel: &Path,
+        meta: &Meta,
+        xattrs: &[(String, Vec<u8>)],
+        content: &mut dyn std::io::Read,
+    ) -> Result<()> {
         let (parent, name) = self.parent(rel)?;
         self.clear(&parent, &name, false)?;
         // O_EXCL|O_NOFOLLOW: a new file, never one a symlink points to.
@@ -200,7 +227,8 @@ impl Tree {
     pub fn symlink(&mut self, rel: &Path, target: &Path, meta: &Meta) -> Result<()> {
         let (parent, name) = self.parent(rel)?;
         self.clear(&parent, &name, false)?;
-        nix::unistd::symlinkat(target, parent.as_fd(), name.as_os_str()).with_context(|| format!("cannot make symlink {}", rel.display()))?;
+        nix::unistd::symlinkat(target, parent.as_fd(), name.as_os_str())
+            .with_context(|| format!("cannot make symlink {}", rel.display()))?;
         self.settle(&parent, &name, meta, true)
     }
 
@@ -211,8 +239,14 @@ impl Tree {
         let (target_parent, target_name) = self.parent(target)?;
         let (parent, name) = self.parent(rel)?;
         self.clear(&parent, &name, false)?;
-        nix::unistd::linkat(target_parent.as_fd(), target_name.as_os_str(), parent.as_fd(), name.as_os_str(), AtFlags::empty())
-            .with_context(|| format!("cannot link {} to {}", rel.display(), target.display()))
+        nix::unistd::linkat(
+            target_parent.as_fd(),
+            target_name.as_os_str(),
+            parent.as_fd(),
+            name.as_os_str(),
+            AtFlags::empty(),
+        )
+        .with_context(|| format!("cannot link {} to {}", rel.display(), target.display()))
     }
 
     /// A device node or FIFO. Devices need CAP_MKNOD: skipped rootless
@@ -300,7 +334,12 @@ impl Tree {
 /// Remove everything inside the directory `dir` (without following any
 /// symlink found in it).
 fn empty_dir(dir: &OwnedFd) -> Result<()> {
-    let entries = nix::dir::Dir::openat(dir.as_fd(), ".", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let entries = nix::dir::Dir::openat(
+        dir.as_fd(),
+        ".",
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     let names: Vec<std::ffi::CString> = entries
         .into_iter()
         .filter_map(|e| e.ok())

@@ -154,7 +154,8 @@ fn apply_dir(layer: &Path, rel: &Path, dest: &mut Tree) -> Result<()> {
     if opaque {
         dest.remove_children(rel)?;
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)?.map(|e| e.map(|e| rel.join(e.file_name()))).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(&dir)?.map(|e| e.map(|e| rel.join(e.file_name()))).collect::<Result<_, _>>()?;
     entries.sort();
     for rel in entries {
         let path = layer.join(&rel);
@@ -173,7 +174,8 @@ fn apply_dir(layer: &Path, rel: &Path, dest: &mut Tree) -> Result<()> {
             let mut file = std::fs::File::open(&path)?;
             dest.file(&rel, &meta, &[], &mut file)?;
         } else {
-            let kind = SFlag::from_bits_truncate(std::os::unix::fs::PermissionsExt::mode(&stat.permissions()) & libc::S_IFMT);
+            let kind =
+                SFlag::from_bits_truncate(std::os::unix::fs::PermissionsExt::mode(&stat.permissions()) & libc::S_IFMT);
             dest.node(&rel, kind, std::os::unix::fs::MetadataExt::rdev(&stat), &meta)?;
         }
     }
@@ -191,7 +193,9 @@ mod xattr {
 
     /// Whether `dir` carries the opaque xattr `name` set to "y".
     pub fn is_opaque(dir: &Path, name: &str) -> bool {
-        let (Ok(path), Ok(name)) = (std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()), std::ffi::CString::new(name)) else {
+        let (Ok(path), Ok(name)) =
+            (std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()), std::ffi::CString::new(name))
+        else {
             return false;
         };
         let mut value = [0u8; 1];
