@@ -42,6 +42,24 @@ pub fn print(line: std::fmt::Arguments) {
     let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
 }
 
+/// Say that something went wrong without stopping the command ("cannot
+/// remove cgroup ...: still busy"), as one line on stderr, whether
+/// `--verbose` is on or not.
+#[doc(hidden)]
+pub fn print_warning(line: std::fmt::Arguments) {
+    let text = format!("{}: warning: {line}\n", program());
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+}
+
+/// `warn!("cannot remove {}", dir.display())` prints
+/// "step6: warning: cannot remove ...".
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => {
+        $crate::narrate::print_warning(format_args!($($arg)*))
+    };
+}
+
 /// `narrate!("chroot({:?})", path)` prints the call when `--verbose` is on.
 #[macro_export]
 macro_rules! narrate {

@@ -275,11 +275,26 @@ pub fn exec(command: &[String]) -> Result<Infallible> {
         .map(|arg| CString::new(arg.as_bytes()))
         .collect::<Result<Vec<_>, _>>()
         .context("the command contains a NUL byte")?;
+    restore_default_signals();
     crate::narrate!("execvp({:?}, {:?})", command[0], command);
     let Err(errno) = nix::unistd::execvp(&args[0], &args);
     Err(exec_error(&command[0], errno))
 }
 // ANCHOR_END: exec
+
+// ANCHOR: restore_default_signals
+/// Just before execve: SIGPIPE back to its default action. Rust starts
+/// every program with SIGPIPE ignored (a write to a closed pipe then
+/// fails with EPIPE instead of killing the writer), and an ignored signal
+/// stays ignored across execve(2): the command would inherit it, and
+/// `yes | head -1` would behave as it does nowhere else. (Signals with a
+/// handler are reset by execve itself.) Read: signal(7), "Signal
+/// disposition"; execve(2), "All other process attributes".
+pub fn restore_default_signals() {
+    // SAFETY: SIG_DFL installs no handler; nothing runs concurrently.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+// ANCHOR_END: restore_default_signals
 
 fn exec_error(program: &str, errno: Errno) -> anyhow::Error {
     let failed = match errno {

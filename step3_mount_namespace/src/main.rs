@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Parser;
 use std::convert::Infallible;
 use std::path::Path;
-use step3::{cli::CommonArgs, init, mount, narrate, pid, preflight, process};
+use step3::{cli::CommonArgs, dev, init, mount, narrate, pid, preflight, process};
 
 /// Step 3: step 2 plus a mount namespace: the rootfs becomes the root (pivot_root).
 #[derive(Parser)]
@@ -39,7 +39,9 @@ fn run(cli: &Cli) -> Result<i32> {
 // ANCHOR: container
 /// The container process: everything between clone and exec.
 fn container(cli: &Cli, rootfs: &Path) -> Result<Infallible> {
-    mount::enter_new_root(rootfs)?;
+    mount::prepare_new_root(rootfs)?;
+    dev::mount_dev(rootfs)?;
+    mount::pivot_to(rootfs)?;
     init::run(|| process::exec(&cli.common.command()))
 }
 // ANCHOR_END: container

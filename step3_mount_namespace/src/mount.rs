@@ -28,25 +28,19 @@ use std::path::Path;
 pub const NAMESPACE: CloneFlags = CloneFlags::CLONE_NEWNS;
 // ANCHOR_END: namespace
 
-// ANCHOR: enter_new_root
-/// In the container process: build the container's mount table around
-/// `rootfs` and make it the root.
-pub fn enter_new_root(rootfs: &Path) -> Result<()> {
-    prepare_new_root(rootfs)?;
-    pivot_to(rootfs)
-}
-
-/// Everything before the pivot: later steps add their own mounts (files
-/// of /etc, volumes) between this and [`pivot_to`], while the host's paths
-/// are still reachable.
+// ANCHOR: prepare_new_root
+/// In the container process, before the pivot: the container's mount
+/// table around `rootfs`. Its /dev comes next ([`crate::dev::mount_dev`]),
+/// then later steps add their own mounts (files of /etc, volumes), while
+/// the host's paths are still reachable, and [`pivot_to`] makes it the
+/// root.
 pub fn prepare_new_root(rootfs: &Path) -> Result<()> {
     make_mounts_private()?;
     bind_onto_itself(rootfs)?;
     mount_proc(rootfs)?;
-    mount_sys(rootfs)?;
-    crate::dev::mount_dev(rootfs)
+    mount_sys(rootfs)
 }
-// ANCHOR_END: enter_new_root
+// ANCHOR_END: prepare_new_root
 
 // ANCHOR: make_mounts_private
 /// Stop mount events from propagating between the host and the container.

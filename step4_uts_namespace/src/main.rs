@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Parser;
 use std::convert::Infallible;
 use std::path::Path;
-use step4::{cli::CommonArgs, id::ContainerId, init, mount, narrate, pid, preflight, process, uts};
+use step4::{cli::CommonArgs, dev, id::ContainerId, init, mount, narrate, pid, preflight, process, uts};
 
 /// Step 4: step 3 plus a UTS namespace: the container has its own hostname.
 #[derive(Parser)]
@@ -46,7 +46,9 @@ fn run(cli: &Cli) -> Result<i32> {
 // ANCHOR: container
 /// The container process: everything between clone and exec.
 fn container(cli: &Cli, rootfs: &Path, hostname: &str) -> Result<Infallible> {
-    mount::enter_new_root(rootfs)?;
+    mount::prepare_new_root(rootfs)?;
+    dev::mount_dev(rootfs)?;
+    mount::pivot_to(rootfs)?;
     uts::set_hostname(hostname)?;
     init::run(|| process::exec(&cli.common.command()))
 }

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::path::Path;
 use step5::gate::Gate;
 use step5::network::{self, Network, NetworkArgs};
-use step5::{cli::CommonArgs, id::ContainerId, init, mount, narrate, pid, preflight, process, uts};
+use step5::{cli::CommonArgs, dev, id::ContainerId, init, mount, narrate, pid, preflight, process, uts};
 
 /// Step 5: step 4 plus a network namespace: the container's own interfaces.
 #[derive(Parser)]
@@ -62,6 +62,7 @@ fn run(cli: &Cli) -> Result<i32> {
 /// The container process: everything between clone and exec.
 fn container(cli: &Cli, rootfs: &Path, hostname: &str, network: &Network, gate: &Gate) -> Result<Infallible> {
     mount::prepare_new_root(rootfs)?;
+    dev::mount_dev(rootfs)?;
     network.bind_files(rootfs)?;
     mount::pivot_to(rootfs)?;
     uts::set_hostname(hostname)?;

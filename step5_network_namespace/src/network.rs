@@ -43,6 +43,10 @@ pub const NAMESPACE: CloneFlags = CloneFlags::CLONE_NEWNET;
 /// tmpfs: a reboot, which removes every container, empties it too.
 pub const STATE_DIR: &str = "/run/step5";
 
+/// The bridge and subnet containers get unless told otherwise.
+pub const DEFAULT_BRIDGE: &str = "ctr0";
+pub const DEFAULT_SUBNET: &str = "172.20.0.0/24";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
     /// Only a loopback interface
@@ -58,11 +62,11 @@ pub struct NetworkArgs {
     pub network: Mode,
 
     /// Bridge on the host the containers are connected to
-    #[arg(long, value_name = "NAME", default_value = "ctr0")]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BRIDGE)]
     pub bridge: String,
 
     /// Subnet of the bridge: it gets the first address, containers the rest
-    #[arg(long, value_name = "CIDR", default_value = "172.20.0.0/24")]
+    #[arg(long, value_name = "CIDR", default_value = DEFAULT_SUBNET)]
     pub subnet: Subnet,
 
     /// Name server for the container's /etc/resolv.conf (repeatable)

@@ -22,10 +22,7 @@
 //!
 //! The host's hierarchies themselves are never remounted or reconfigured;
 //! on v2 a controller is only enabled for the `step6` subtree (and at the
-//! root if the host has not enabled it there already). For a user who is
-//! not root, [`Cgroup::create_delegated`] works the same way inside a
-//! cgroup v2 subtree delegated to that user (step 7's rootless
-//! containers).
+//! root if the host has not enabled it there already).
 //! Read: cgroups(7), the kernel's Documentation/admin-guide/cgroup-v2.rst
 //! and cgroup-v1/{memory,cpuacct,pids}.rst.
 
@@ -113,37 +110,12 @@ impl Cgroup {
         controllers: &[&'static str],
         own_parent: bool,
     ) -> Result<Cgroup> {
-        Cgroup::build(hierarchies, Path::new(""), path, limits, controllers, own_parent)
+        Cgroup::build(hierarchies, path, limits, controllers, own_parent)
     }
 
-    /// [`Cgroup::create_at`] for a user who is not root, inside `top`: a
-    /// cgroup v2 subtree delegated to that user (relative to the v2 root,
-    /// as `path` is, which must lie below it). The cgroups above `top` are
-    /// someone else's and stay as they are: controllers are enabled from
-    /// `top` down only, and only those `top` was given (its
-    /// cgroup.controllers).
-    pub fn create_delegated(
-        hierarchies: &Hierarchies,
-        top: &Path,
-        path: &Path,
-        limits: &Limits,
-        controllers: &[&'static str],
-        own_parent: bool,
-    ) -> Result<Cgroup> {
-        if hierarchies.setup != Setup::Unified {
-            bail!(
-                "only cgroup v2 can be delegated to a user, and this host's controllers are v1 ({})",
-                hierarchies.setup
-            );
-        }
-        Cgroup::build(hierarchies, top.strip_prefix("/").unwrap_or(top), path, limits, controllers, own_parent)
-    }
-
-    /// What both constructors do; on v2, `top` is where the cgroups this
-    /// process may configure begin ("" for the root).
+    /// What both constructors do.
     fn build(
         hierarchies: &Hierarchies,
-        top: &Path,
         path: &Path,
         limits: &Limits,
         controllers: &[&'static str],
@@ -163,7 +135,7 @@ impl Cgroup {
         };
         match version {
             Version::V1 => cgroup.make_v1_dirs(hierarchies, path, limits)?,
-            Version::V2 => cgroup.make_v2_dir(hierarchies, top, path, limits)?,
+            Version::V2 => cgroup.make_v2_dir(hierarchies, path, limits)?,
         }
         match version {
             Version::V1 => cgroup.apply_v1(limits)?,
@@ -209,31 +181,10 @@ impl Cgroup {
         self.keep = false;
     }
 
-    // ANCHOR: freeze
-    /// Freeze (or thaw) every process in the cgroup: they stop being
-    /// scheduled, whatever signals they block, and go on where they were
-    /// when thawed. v1: the freezer controller's freezer.state; v2: the
-    /// cgroup.freeze file every cgroup has.
-    pub fn freeze(&self, frozen: bool) -> Result<()> {
-        match self.version {
-            Version::V1 => self.write("freezer", "freezer.state", if frozen { "FROZEN" } else { "THAWED" }),
-            Version::V2 => self.write("freezer", "cgroup.freeze", if frozen { "1" } else { "0" }),
-        }
-    }
-    // ANCHOR_END: freeze
-
     /// The directory of this cgroup in the hierarchy of `controller`, if
     /// it has one (on v2: the one directory).
     pub fn controller_dir(&self, controller: &str) -> Option<PathBuf> {
         self.dir(controller).map(Path::to_path_buf)
-    }
-
-    /// Whether the cgroup is frozen (or freezing).
-    pub fn is_frozen(&self) -> bool {
-        match self.version {
-            Version::V1 => self.read("freezer", "freezer.state").is_some_and(|s| s.trim() != "THAWED"),
-            Version::V2 => self.read("freezer", "cgroup.events").and_then(|e| keyed(&e, "frozen")) == Some(1),
-        }
     }
 
     /// The PIDs of every process in the cgroup.
@@ -265,29 +216,29 @@ impl Cgroup {
         Ok(())
     }
 
-    /// v2: `<root>/<path>`, with the controllers enabled on the way down
-    /// from `<root>/<top>`.
-    fn make_v2_dir(&mut self, hierarchies: &Hierarchies, top: &Path, path: &Path, limits: &Limits) -> Result<()> {
+    // ANCHOR: make_v2_dir
+    /// v2: `<root>/<path>`, with the controllers enabled on the way down.
+    /// A controller works in a cgroup only if every cgroup above it
+    /// enables it for its children (cgroup.subtree_control), and a cgroup
+    /// can enable only what it was given itself (cgroup.controllers).
+    fn make_v2_dir(&mut self, hierarchies: &Hierarchies, path: &Path, limits: &Limits) -> Result<()> {
         let root = hierarchies.v2.as_deref().context("no cgroup2 mount")?;
-        let top = root.join(top);
         let dir = root.join(path);
-        if !dir.starts_with(&top) || dir == top {
-            bail!("the cgroup {} is not below {}", dir.display(), top.display());
-        }
-        // What `top` may hand on: at the root every controller of the
-        // kernel, further down what its parent enabled for it.
-        let available = std::fs::read_to_string(top.join("cgroup.controllers")).unwrap_or_default();
+        let mut above: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| a.starts_with(root)).collect();
+        above.reverse();
         let mut wanted = Vec::new();
         for (controller, v2_name) in [("memory", "memory"), ("cpu", "cpu"), ("pids", "pids"), ("blkio", "io")] {
-            if available.split_whitespace().any(|c| c == v2_name) {
-                if controller != "blkio" || limits.blkio_weight.is_some() {
-                    wanted.push(v2_name);
+            if controller == "blkio" && limits.blkio_weight.is_none() {
+                continue;
+            }
+            match above.iter().find(|cgroup| !can_pass_on(cgroup, v2_name)) {
+                None => wanted.push(v2_name),
+                // Not there: fine, unless a limit needs it.
+                Some(cgroup) => {
+                    if let Some(flag) = needed_for(controller, limits) {
+                        bail!("{flag} needs the {v2_name} controller, which {} cannot pass on", describe(cgroup, root));
+                    }
                 }
-            } else if let Some(flag) = needed_for(controller, limits) {
-                if top == root {
-                    bail!("{flag} needs the {v2_name} controller, which this host's cgroup v2 does not offer");
-                }
-                bail!("{flag} needs the {v2_name} controller, which {} was not given", top.display());
             }
         }
         make_dir(&dir)?;
@@ -295,15 +246,12 @@ impl Cgroup {
         for controller in self.controllers.clone() {
             self.dirs.push((controller, dir.clone()));
         }
-        // A controller works in a cgroup only if its parent enabled it in
-        // cgroup.subtree_control, all the way down from `top`.
-        let mut ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| a.starts_with(&top)).collect();
-        ancestors.reverse();
-        for ancestor in ancestors {
-            enable_controllers(ancestor, &wanted)?;
+        for cgroup in above {
+            enable_controllers(cgroup, &wanted)?;
         }
         Ok(())
     }
+    // ANCHOR_END: make_v2_dir
 
     // ANCHOR: apply_v1
     fn apply_v1(&self, limits: &Limits) -> Result<()> {
@@ -403,10 +351,7 @@ impl Cgroup {
             );
         }
         if oom_kills > 0 {
-            eprintln!(
-                "{}: warning: the OOM killer ended {oom_kills} process(es) in the container (limit {limit})",
-                crate::narrate::program()
-            );
+            crate::warn!("the OOM killer ended {oom_kills} process(es) in the container (limit {limit})");
         }
         Ok(code)
     }
@@ -486,10 +431,6 @@ impl Drop for Cgroup {
         if self.keep {
             return;
         }
-        // A frozen process cannot die: thaw first, so that SIGKILL works.
-        if self.dir("freezer").is_some() && self.is_frozen() {
-            let _ = self.freeze(false);
-        }
         for dir in self.unique_dirs() {
             remove(dir);
             // Our parent too, once the last container is gone (rmdir
@@ -518,13 +459,13 @@ fn remove(dir: &Path) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
             Err(err) if err.raw_os_error() == Some(libc::EBUSY) => kill_all(dir),
             Err(err) => {
-                eprintln!("{}: warning: cannot remove cgroup {}: {err}", crate::narrate::program(), dir.display());
+                crate::warn!("cannot remove cgroup {}: {err}", dir.display());
                 return;
             }
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    eprintln!("{}: warning: cgroup {} still has processes", crate::narrate::program(), dir.display());
+    crate::warn!("cgroup {} still has processes", dir.display());
 }
 // ANCHOR_END: remove
 
@@ -581,6 +522,30 @@ fn enable_controllers(dir: &Path, controllers: &[&str]) -> Result<()> {
     let value = missing.join(" ");
     crate::narrate!("echo {value} > {}", path.display());
     std::fs::write(&path, &value).with_context(|| format!("cannot enable {value} in {}", path.display()))
+}
+
+/// Whether the cgroup `dir` enables `controller` for its children, or can:
+/// it was given it and we may write its cgroup.subtree_control (root may
+/// anywhere; a user only in a subtree delegated to it, step 7). A cgroup
+/// still to be made will be ours, and given what its parent enables.
+fn can_pass_on(dir: &Path, controller: &str) -> bool {
+    if !dir.exists() {
+        return true;
+    }
+    let listed = |file: &str| {
+        std::fs::read_to_string(dir.join(file)).unwrap_or_default().split_whitespace().any(|c| c == controller)
+    };
+    let writable = nix::unistd::access(&dir.join("cgroup.subtree_control"), nix::unistd::AccessFlags::W_OK).is_ok();
+    listed("cgroup.subtree_control") || (listed("cgroup.controllers") && writable)
+}
+
+/// "this host's cgroup v2" for the root, else the cgroup's directory.
+fn describe(dir: &Path, root: &Path) -> String {
+    if dir == root {
+        "this host's cgroup v2".to_string()
+    } else {
+        dir.display().to_string()
+    }
 }
 
 /// The flag that needs `controller` (its cgroup v1 name), if one was given.
@@ -706,55 +671,27 @@ mod tests {
     }
 
     #[test]
-    fn a_delegated_subtree_is_configured_from_its_top_down() {
-        let fake = Fake::new("v2-delegated");
-        // The parent gave user/ memory and pids, not cpu.
-        fake.write("cgroup/cgroup.controllers", "cpu memory pids\n");
+    fn controllers_enabled_above_are_left_as_they_are() {
+        let fake = Fake::new("v2-enabled-above");
+        // The host enables memory and pids at its root already, and has
+        // no cpu controller at all.
+        fake.write("cgroup/cgroup.controllers", "memory pids\n");
         fake.write("cgroup/cgroup.subtree_control", "memory pids\n");
-        fake.write("cgroup/user/cgroup.controllers", "memory pids\n");
         let hierarchies = Hierarchies { setup: Setup::Unified, v1: vec![], v2: Some(fake.0.join("cgroup")) };
         let memory = limits(LimitArgs { memory: Some("32m".into()), pids_limit: Some(16), ..Default::default() });
-        let top = Path::new("user");
-        let cgroup = Cgroup::create_delegated(
-            &hierarchies,
-            top,
-            Path::new("user/step7/abc"),
-            &memory,
-            &crate::hierarchy::CONTROLLERS,
-            true,
-        )
-        .unwrap();
-        // Nothing above user/ is touched, and cpu, not given, is not asked for.
-        assert_eq!(fake.read("cgroup/cgroup.subtree_control"), "memory pids\n");
-        assert_eq!(fake.read("cgroup/user/cgroup.subtree_control"), "+memory +pids");
-        assert_eq!(fake.read("cgroup/user/step7/cgroup.subtree_control"), "+memory +pids");
-        assert_eq!(fake.read("cgroup/user/step7/abc/memory.max"), "33554432");
-        cgroup.keep();
+        let cgroup =
+            Cgroup::create_at(&hierarchies, Path::new("a/b/abc"), &memory, &crate::hierarchy::CONTROLLERS, true)
+                .unwrap();
+        assert_eq!(fake.read("cgroup/cgroup.subtree_control"), "memory pids\n", "not written again");
+        assert_eq!(fake.read("cgroup/a/cgroup.subtree_control"), "+memory +pids");
+        assert_eq!(fake.read("cgroup/a/b/abc/memory.max"), "33554432");
+        drop(cgroup);
 
         let cpus = limits(LimitArgs { cpus: Some("0.5".into()), ..Default::default() });
-        let err = Cgroup::create_delegated(
-            &hierarchies,
-            top,
-            Path::new("user/step7/def"),
-            &cpus,
-            &crate::hierarchy::CONTROLLERS,
-            true,
-        )
-        .err()
-        .unwrap();
-        let expected =
-            format!("--cpus needs the cpu controller, which {} was not given", fake.0.join("cgroup/user").display());
-        assert_eq!(err.to_string(), expected);
-        assert!(!fake.0.join("cgroup/user/step7/def").exists());
-        assert!(Cgroup::create_delegated(
-            &hierarchies,
-            top,
-            Path::new("elsewhere/abc"),
-            &memory,
-            &crate::hierarchy::CONTROLLERS,
-            true
-        )
-        .is_err());
+        let err = Cgroup::create_at(&hierarchies, Path::new("a/b/def"), &cpus, &crate::hierarchy::CONTROLLERS, true)
+            .err()
+            .unwrap();
+        assert_eq!(err.to_string(), "--cpus needs the cpu controller, which this host's cgroup v2 cannot pass on");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use step6::gate::Gate;
 use step6::hierarchy::Hierarchies;
 use step6::limits::LimitArgs;
 use step6::network::{self, Network, NetworkArgs};
-use step6::{cli::CommonArgs, id::ContainerId, init, mount, narrate, pid, preflight, process, uts};
+use step6::{cli::CommonArgs, dev, id::ContainerId, init, mount, narrate, pid, preflight, process, uts};
 
 /// Step 6: step 5 plus cgroups: the container's memory, CPU and processes are limited.
 #[derive(Parser)]
@@ -74,6 +74,7 @@ fn run(cli: &Cli) -> Result<i32> {
 /// The container process: everything between clone and exec.
 fn container(cli: &Cli, rootfs: &Path, hostname: &str, network: &Network, gate: &Gate) -> Result<Infallible> {
     mount::prepare_new_root(rootfs)?;
+    dev::mount_dev(rootfs)?;
     network.bind_files(rootfs)?;
     mount::pivot_to(rootfs)?;
     uts::set_hostname(hostname)?;

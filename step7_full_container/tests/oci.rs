@@ -252,7 +252,7 @@ fn seccomp_blocks_what_the_profile_blocks() {
     });
     let out = bundle.run("noseccomp");
     assert_eq!(stdout(&out), "unshared\n", "{}", stderr(&out));
-    let profile = serde_json::to_value(step7::seccomp::docker_default()).unwrap();
+    let profile = serde_json::to_value(step7::oci::security::seccomp::docker_default()).unwrap();
     bundle.edit(|c| c["linux"]["seccomp"] = profile);
     let out = bundle.run("seccomp");
     assert_eq!(stdout(&out), "blocked\n", "{}", stderr(&out));

@@ -1,0 +1,62 @@
+//! Capabilities: root's powers in some 40 pieces (capabilities(7)), of
+//! which the container keeps only those config.json lists, in five sets:
+//! bounding (the most it can ever get), permitted, effective, inheritable,
+//! and ambient (what survives execve for a user other than root).
+
+use anyhow::{bail, Context, Result};
+use caps::{CapSet, CapsHashSet};
+use oci_spec::runtime::LinuxCapabilities;
+
+/// The capabilities named in one set of config.json.
+fn named(set: &Option<oci_spec::runtime::Capabilities>) -> Result<CapsHashSet> {
+    let mut found = CapsHashSet::new();
+    for capability in set.iter().flatten() {
+        let name = format!("CAP_{capability}");
+        match name.parse::<caps::Capability>() {
+            Ok(cap) => {
+                found.insert(cap);
+            }
+            Err(_) => bail!("config.json: process.capabilities: unknown capability {name}"),
+        }
+    }
+    Ok(found)
+}
+
+// ANCHOR: drop_bounding
+/// Remove from the bounding set every capability config.json does not
+/// list: no later execve, not even of a setuid-root binary, can bring it
+/// back. Needs CAP_SETPCAP, so it comes before the switch of user.
+pub fn drop_bounding(capabilities: &LinuxCapabilities) -> Result<()> {
+    let keep = named(capabilities.bounding())?;
+    for cap in caps::all() {
+        if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+            caps::drop(None, CapSet::Bounding, cap)
+                .with_context(|| format!("cannot drop {cap} from the bounding set"))?;
+        }
+    }
+    crate::narrate!("prctl(PR_CAPBSET_DROP, ...): bounding set is now {} capabilities", keep.len());
+    Ok(())
+}
+// ANCHOR_END: drop_bounding
+
+/// Set the permitted, effective, inheritable and ambient sets exactly to
+/// config.json's lists.
+pub fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
+    let permitted = named(capabilities.permitted())?;
+    let effective = named(capabilities.effective())?;
+    let inheritable = named(capabilities.inheritable())?;
+    // capset(2) checks every call: effective within permitted, and a new
+    // inheritable within the old permitted. So narrow permitted last.
+    caps::set(None, CapSet::Inheritable, &inheritable).context("config.json: process.capabilities.inheritable")?;
+    caps::set(None, CapSet::Effective, &effective).context("config.json: process.capabilities.effective")?;
+    caps::set(None, CapSet::Permitted, &permitted).context("config.json: process.capabilities.permitted")?;
+    caps::clear(None, CapSet::Ambient).ok();
+    for cap in named(capabilities.ambient())? {
+        // The kernel refuses an ambient capability that is not both
+        // permitted and inheritable.
+        caps::raise(None, CapSet::Ambient, cap)
+            .with_context(|| format!("config.json: process.capabilities.ambient: {cap}"))?;
+    }
+    crate::narrate!("capset: {} effective capabilities", effective.len());
+    Ok(())
+}
