@@ -3,7 +3,8 @@
 #   make rootfs            the root filesystem the steps run (Alpine, or busybox offline)
 #   make build             build every step
 #   make demo [STEP=N]     a guided tour of the newest step's container (root)
-#   make test              every test, as root, then the guide
+#   make test              the lints, every test (as root), then the guide
+#   make lint              rustfmt, clippy and module cycles only
 #   make diff FROM=3 TO=4  what step 4 adds to step 3, and nothing else
 #   make guide             build the guide (guide/book/index.html)
 #   make bench             step7, runc and crun on the same bundle; step7 pull
@@ -19,7 +20,7 @@ STEP   ?= $(NEWEST)
 # The directory of step N: step3 -> step3_mount_namespace.
 step_dir = $(wildcard step$(1)_*)
 
-.PHONY: all build rootfs demo test test-suite diff guide bench clean
+.PHONY: all build rootfs demo test test-suite lint diff guide bench clean
 
 all: build
 
@@ -40,9 +41,16 @@ demo: rootfs
 test:
 	.ci/hostcheck -- $(MAKE) --no-print-directory test-suite
 
-test-suite: build
+test-suite: build lint
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory guide
+
+# The code's shape: formatted as rustfmt.toml says, no clippy warning, and
+# no two modules of a crate using each other (.ci/module-cycles).
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --quiet --workspace --all-targets -- -D warnings
+	.ci/module-cycles
 
 # Only what TO adds or changes: files only in FROM are still used by TO,
 # through FROM's library, and are not shown. No target/, no lock file.

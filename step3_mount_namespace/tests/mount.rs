@@ -93,3 +93,22 @@ fn bad_input_gets_a_clear_error() {
     let Some(rootfs) = Rootfs::new() else { return };
     support::check_bad_input(BIN, &rootfs, &[]);
 }
+
+/// The command starts with SIGPIPE's default action, as under a shell:
+/// the runtime, a Rust program, ignores SIGPIPE, and an ignored signal
+/// would stay ignored across execve (step 1's `process::exec` restores it;
+/// tested here, the first step with a /proc to read it in). Control: the
+/// same reading shows the signal ignored when the command ignores it.
+#[test]
+fn the_command_gets_default_signal_actions() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    // SigIgn is a mask: bit N-1 for signal N; SIGPIPE is 13.
+    let pipe_ignored = |script: &str| {
+        let out = run(BIN, &[&rootfs.arg(), "sh", "-c", script]);
+        assert_code(&out, 0);
+        let mask = stdout(&out).split_whitespace().nth(1).map(|m| u64::from_str_radix(m, 16).unwrap());
+        mask.expect("a SigIgn line") & (1 << (libc::SIGPIPE - 1)) != 0
+    };
+    assert!(!pipe_ignored("grep SigIgn /proc/self/status"), "the command inherited SIGPIPE ignored");
+    assert!(pipe_ignored("trap '' PIPE; grep SigIgn /proc/self/status"), "the control should see SIGPIPE ignored");
+}

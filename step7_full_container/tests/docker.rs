@@ -418,3 +418,25 @@ fn ipc_and_cgroup_namespaces_are_the_containers_own() {
     assert_eq!(lines[0], "1", "the container sees the host's segments: {text}");
     assert!(lines[1].parse::<u32>().unwrap() >= 1, "no cgroup is the namespace's root: {text}");
 }
+
+/// `step7 ps -a | head -1`: a reader that goes away early ends the
+/// command as it ends `ls` or `cat`, killed by SIGPIPE, without a word
+/// (not with a panic and a backtrace). Control: with a reader, the same
+/// command prints its table.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let root = std::env::temp_dir().join(format!("step7-pipe-{}", std::process::id()));
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(BIN)
+        .args(["--root", root.to_str().unwrap(), "ps", "-a"])
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&out.status), Some(libc::SIGPIPE), "{out:?}");
+    assert_eq!(stderr(&out), "");
+    let out = step7(&root, &["ps", "-a"]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).starts_with("CONTAINER"), "{}", stdout(&out));
+}

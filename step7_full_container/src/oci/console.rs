@@ -41,9 +41,9 @@ impl ConsoleSocket {
     pub fn setup(&self, size: Option<(u16, u16)>) -> Result<()> {
         let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
             .context("cannot open /dev/ptmx (is /dev/pts mounted?)")?;
-        nix::pty::grantpt(&master)?;
-        nix::pty::unlockpt(&master)?;
-        let slave_name = nix::pty::ptsname_r(&master)?;
+        nix::pty::grantpt(&master).context("grantpt on /dev/ptmx failed")?;
+        nix::pty::unlockpt(&master).context("unlockpt on /dev/ptmx failed")?;
+        let slave_name = nix::pty::ptsname_r(&master).context("ptsname on /dev/ptmx failed")?;
         crate::narrate!("posix_openpt: a new pty, {slave_name}");
         if let Some((rows, cols)) = size {
             let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };

@@ -22,9 +22,11 @@ pub fn unpack_blob(store: &Store, digest: &str, expected: Option<&str>) -> Resul
     }
     // Unpacked beside the store's layers, renamed when complete and right.
     let temp = store.temp("layer");
-    std::fs::create_dir(&temp)?;
+    std::fs::create_dir(&temp).with_context(|| format!("cannot create {} (is the store writable?)", temp.display()))?;
     let unpacked = (|| {
-        let blob = std::fs::File::open(store.blob(digest)?)?;
+        let path = store.blob(digest)?;
+        let blob = std::fs::File::open(&path)
+            .with_context(|| format!("cannot read {}: pull the image again", path.display()))?;
         let unpacked = unpack(blob, &temp)?;
         if let Some(expected) = expected.filter(|e| *e != unpacked.diff_id) {
             bail!("its content is {}, but the image config says {expected}: refusing it", unpacked.diff_id);
@@ -60,12 +62,14 @@ pub fn add(store: &Store, name: &str, source: &Path) -> Result<NamedLayer> {
     let (blob, size) = if stat.is_dir() {
         let temp = store.temp("tar");
         let archived = (|| {
-            let mut builder = tar::Builder::new(std::fs::File::create(&temp)?);
+            let file = std::fs::File::create(&temp)?;
+            let mut builder = tar::Builder::new(file);
             builder.follow_symlinks(false);
-            builder.append_dir_all(".", source).with_context(|| format!("cannot archive {}", source.display()))?;
+            builder.append_dir_all(".", source)?;
             builder.into_inner()?.sync_all()?;
             store.put_new(std::fs::File::open(&temp)?)
-        })();
+        })()
+        .with_context(|| format!("cannot archive {} into {}", source.display(), temp.display()));
         let _ = std::fs::remove_file(&temp);
         archived?
     } else {

@@ -67,9 +67,11 @@ impl Store {
             std::fs::create_dir_all(dir.join(sub))
                 .with_context(|| format!("cannot create the image store at {}", dir.display()))?;
         }
-        let file = std::fs::File::create(dir.join("lock"))?;
+        let path = dir.join("lock");
+        let file = std::fs::File::create(&path).with_context(|| format!("cannot open {}", path.display()))?;
         let how = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
-        let lock = Flock::lock(file, how).map_err(|(_, e)| e).context("cannot lock the image store")?;
+        let lock =
+            Flock::lock(file, how).map_err(|(_, e)| e).with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(Store { dir: dir.to_path_buf(), _lock: lock })
     }
 
@@ -102,7 +104,7 @@ impl Store {
             let _ = std::fs::remove_file(&temp);
             bail!("blob {digest} arrived with digest {got}: corrupt or tampered with, so not stored");
         }
-        std::fs::rename(&temp, &path)?;
+        std::fs::rename(&temp, &path).with_context(|| format!("cannot store {}", path.display()))?;
         Ok(path)
     }
 
@@ -125,7 +127,8 @@ impl Store {
     /// digest and the size.
     pub fn put_new(&self, content: impl Read) -> Result<(String, u64)> {
         let (temp, digest, size) = self.write_temp(content)?;
-        std::fs::rename(&temp, self.blob(&digest)?)?;
+        let path = self.blob(&digest)?;
+        std::fs::rename(&temp, &path).with_context(|| format!("cannot store {}", path.display()))?;
         Ok((digest, size))
     }
 
@@ -157,13 +160,17 @@ impl Store {
         file: &Path,
         change: impl FnOnce(&mut T),
     ) -> Result<()> {
-        let lock = std::fs::File::create(self.dir.join("index.lock"))?;
-        let _lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| e)?;
+        let lock_path = self.dir.join("index.lock");
+        let lock = std::fs::File::create(&lock_path).with_context(|| format!("cannot open {}", lock_path.display()))?;
+        let _lock = Flock::lock(lock, FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
         let path = self.dir.join(file);
         let mut value: T = read_json(&path);
         change(&mut value);
         let temp = self.temp("index");
-        std::fs::write(&temp, serde_json::to_vec_pretty(&value)?)?;
+        std::fs::write(&temp, serde_json::to_vec_pretty(&value)?)
+            .with_context(|| format!("cannot write {}", temp.display()))?;
         std::fs::rename(&temp, &path).with_context(|| format!("cannot write {}", path.display()))?;
         Ok(())
     }
@@ -200,19 +207,25 @@ impl Store {
         }
         let mut freed = 0;
         for (dir, keep) in [("blobs/sha256", &blobs), ("layers/sha256", &layers)] {
-            for entry in std::fs::read_dir(self.dir.join(dir))?.flatten() {
+            for entry in list_dir(&self.dir.join(dir))? {
                 let digest = format!("sha256:{}", entry.file_name().to_string_lossy());
                 if !keep.contains(&digest) {
                     freed += remove_all(&entry.path())?;
                 }
             }
         }
-        for entry in std::fs::read_dir(self.dir.join("tmp"))?.flatten() {
+        for entry in list_dir(&self.dir.join("tmp"))? {
             freed += remove_all(&entry.path())?;
         }
         Ok(freed)
     }
     // ANCHOR_END: collect
+}
+
+/// The entries of directory `dir`.
+fn list_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    Ok(entries.flatten().collect())
 }
 
 fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
@@ -233,7 +246,7 @@ pub fn remove_all(path: &Path) -> Result<u64> {
     }
     let mut size = 0;
     let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o700));
-    for entry in std::fs::read_dir(path)?.flatten() {
+    for entry in list_dir(path)? {
         size += remove_all(&entry.path())?;
     }
     std::fs::remove_dir(path).with_context(|| format!("cannot remove {}", path.display()))?;

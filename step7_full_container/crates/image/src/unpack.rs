@@ -154,12 +154,14 @@ fn apply_dir(layer: &Path, rel: &Path, dest: &mut Tree) -> Result<()> {
     if opaque {
         dest.remove_children(rel)?;
     }
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(&dir)?.map(|e| e.map(|e| rel.join(e.file_name()))).collect::<Result<_, _>>()?;
+    let cannot_read = |path: &Path| format!("cannot read {}: pull the image again", path.display());
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .and_then(|entries| entries.map(|e| e.map(|e| rel.join(e.file_name()))).collect())
+        .with_context(|| cannot_read(&dir))?;
     entries.sort();
     for rel in entries {
         let path = layer.join(&rel);
-        let stat = std::fs::symlink_metadata(&path)?;
+        let stat = std::fs::symlink_metadata(&path).with_context(|| cannot_read(&path))?;
         let meta = meta_of(&stat);
         let file_type = stat.file_type();
         use std::os::unix::fs::FileTypeExt;
@@ -169,9 +171,9 @@ fn apply_dir(layer: &Path, rel: &Path, dest: &mut Tree) -> Result<()> {
             dest.dir(&rel, &meta)?;
             apply_dir(layer, &rel, dest)?;
         } else if file_type.is_symlink() {
-            dest.symlink(&rel, &std::fs::read_link(&path)?, &meta)?;
+            dest.symlink(&rel, &std::fs::read_link(&path).with_context(|| cannot_read(&path))?, &meta)?;
         } else if file_type.is_file() {
-            let mut file = std::fs::File::open(&path)?;
+            let mut file = std::fs::File::open(&path).with_context(|| cannot_read(&path))?;
             dest.file(&rel, &meta, &[], &mut file)?;
         } else {
             let kind =

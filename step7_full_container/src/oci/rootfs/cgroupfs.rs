@@ -51,7 +51,7 @@ pub fn mount_cgroup(target: &Path, options: &Options, namespaces: &Namespaces, c
     for (controllers, host_mount) in &hierarchies.v1 {
         let name = host_mount.file_name().context("cgroup mount without a name")?;
         let dir = target.join(name);
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         // cgroup v1 cannot be mounted from a user namespace: bind instead.
         let in_user_namespace = namespaces.new.contains(nix::sched::CloneFlags::CLONE_NEWUSER);
         if namespaces.new_cgroup && !in_user_namespace {

@@ -61,7 +61,7 @@ fn make_readonly(path: &Path) -> Result<()> {
 /// namespace, where they are locked, and would loosen them otherwise).
 fn remount_readonly(path: &Path) -> Result<()> {
     use nix::sys::statvfs::{statvfs, FsFlags};
-    let current = statvfs(path)?.flags();
+    let current = statvfs(path).with_context(|| format!("statvfs({}) failed", path.display()))?.flags();
     let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
     let kept = [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),

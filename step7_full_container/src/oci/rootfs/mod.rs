@@ -159,7 +159,8 @@ fn make_device(rootfs: &Path, device: &LinuxDevice) -> Result<()> {
     crate::narrate!("mknod({path:?}, {kind:?}, {}:{})", device.major(), device.minor());
     nix::sys::stat::mknod(&path, kind, mode, makedev(device.major() as u64, device.minor() as u64))
         .with_context(|| format!("mknod {} failed", path.display()))?;
-    nix::unistd::chown(&path, device.uid().map(Into::into), device.gid().map(Into::into))?;
+    nix::unistd::chown(&path, device.uid().map(Into::into), device.gid().map(Into::into))
+        .with_context(|| format!("chown {} failed", path.display()))?;
     Ok(())
 }
 
@@ -171,7 +172,7 @@ pub fn make_target(target: &Path, file: bool) -> Result<()> {
     }
     if file {
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
         std::fs::File::create(target).with_context(|| format!("cannot create {}", target.display()))?;
     } else {

@@ -102,9 +102,9 @@ fn set_user(process: &Process) -> Result<()> {
         nix::unistd::setgroups(&groups).context("config.json: process.user.additionalGids")?;
     }
     nix::unistd::setgid(user.gid().into()).context("config.json: process.user.gid")?;
-    nix::sys::prctl::set_keepcaps(true)?;
+    nix::sys::prctl::set_keepcaps(true).context("prctl(PR_SET_KEEPCAPS) failed")?;
     nix::unistd::setuid(user.uid().into()).context("config.json: process.user.uid")?;
-    nix::sys::prctl::set_keepcaps(false)?;
+    nix::sys::prctl::set_keepcaps(false).context("prctl(PR_SET_KEEPCAPS, 0) failed")?;
     Ok(())
 }
 // ANCHOR_END: set_user

@@ -97,9 +97,9 @@ fn idmapped(mount: &Mount, bundle: &Path) -> Result<OwnedFd> {
 /// A user namespace with these mappings: a helper process unshares one,
 /// we write its maps, keep a descriptor of it, and end the helper.
 fn mapping_namespace(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<OwnedFd> {
-    let (ready_read, ready_write) = nix::unistd::pipe()?;
+    let (ready_read, ready_write) = nix::unistd::pipe().context("pipe failed")?;
     // SAFETY: the child only unshares, writes one byte and pauses.
-    match unsafe { fork() }? {
+    match unsafe { fork() }.context("fork of the id mapping helper failed")? {
         ForkResult::Child => {
             let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).is_ok();
             let _ = nix::unistd::write(&ready_write, if ok { b"1" } else { b"0" });
@@ -111,7 +111,7 @@ fn mapping_namespace(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result
             drop(ready_write);
             let mut byte = [0u8; 1];
             let result = (|| {
-                nix::unistd::read(&ready_read, &mut byte)?;
+                nix::unistd::read(&ready_read, &mut byte).context("the id mapping helper did not answer")?;
                 if byte[0] != b'1' {
                     bail!("cannot create a user namespace for the mapping");
                 }
@@ -119,7 +119,8 @@ fn mapping_namespace(uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result
                     .context("cannot write the mount's uidMappings")?;
                 std::fs::write(format!("/proc/{child}/gid_map"), super::mappings::lines(gids))
                     .context("cannot write the mount's gidMappings")?;
-                let ns = std::fs::File::open(format!("/proc/{child}/ns/user"))?;
+                let ns = std::fs::File::open(format!("/proc/{child}/ns/user"))
+                    .with_context(|| format!("cannot open /proc/{child}/ns/user"))?;
                 Ok(OwnedFd::from(ns))
             })();
             let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
