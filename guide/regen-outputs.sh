@@ -3,7 +3,7 @@
 # shown in the guide with {{#include generated/NAME.txt}}.
 #
 #   sudo guide/regen-outputs.sh          (from any directory; needs root)
-#   sudo guide/regen-outputs.sh 6 7      only these chapters (intro, 1 ... 9)
+#   sudo guide/regen-outputs.sh 6 7      only these chapters (intro, 1 ... 11)
 #
 # What it does:
 # - builds steps 1-7 (cargo build) and uses the binaries in target/debug;
@@ -29,13 +29,19 @@
 # its own step6/<id> cgroups in them, step 7 its step7/<id> ones, and runc
 # (chapter 7 runs the same bundle under runc) its own /<id> ones.
 #
-# The step 7 demos (chapters 7 and 8) keep their containers' state inside the
+# The step 7 demos (chapters 7, 8 and 10) keep their containers' state inside the
 # temporary directory (`step7 --root state`, `runc --root runc-state`) and
 # delete every container they create; whatever a demo cut short leaves,
 # the exit trap deletes with `delete --force`, before removing the
 # directory.
 #
-# The image demos (chapter 9) run two registries (Debian's docker-registry)
+# The rootless demo (chapter 9) runs step 7 as a user it creates for the
+# purpose, guide7 (useradd, which also gives it a range in /etc/subuid),
+# and removes again with its home (userdel --remove), at the end of the
+# demo and in the exit trap. For that user to reach the rootfs, the
+# temporary directory is made readable (not writable) by everyone.
+#
+# The image demos (chapter 11) run two registries (Debian's docker-registry)
 # that listen on 127.0.0.1:5000 and 127.0.0.1:5001 only, with their
 # storage in the temporary directory; every request goes to them. Their
 # images are built there with umoci and pushed with skopeo; step 7 keeps
@@ -67,8 +73,8 @@ fi
 chapters=("$@")
 for chapter in "${chapters[@]}"; do
     case $chapter in
-        intro | [1-9]) ;;
-        *) echo "usage: $0 [intro | 1 ... 9]..." >&2; exit 2 ;;
+        intro | [1-9] | 1[01]) ;;
+        *) echo "usage: $0 [intro | 1 ... 11]..." >&2; exit 2 ;;
     esac
 done
 # selected NAME: whether generated/NAME.txt belongs to a chosen chapter.
@@ -77,7 +83,9 @@ selected() {
     [ ${#chapters[@]} -eq 0 ] && return 0
     for chapter in "${chapters[@]}"; do
         case $chapter:$1 in
-            intro:intro-* | [1-9]:ch0"$chapter"-*) return 0 ;;
+            intro:intro-*) return 0 ;;
+            intro:*) ;;
+            *) [[ $1 == ch$(printf %02d "$chapter")-* ]] && return 0 ;;
         esac
     done
     return 1
@@ -145,7 +153,7 @@ cleanup_containers() {
     fi
 }
 
-# Stop the chapter 9 registries and remove the containers of its demos
+# Stop the chapter 11 registries and remove the containers of its demos
 # with `step7 rm -f`, which also unmounts and removes their overlayfs
 # roots. A root left mounted (rm failed) is unmounted by hand: it is below
 # $tmp, so it is ours.
@@ -167,6 +175,17 @@ cleanup_images() {
     done
 }
 
+# Remove the rootless demo's user, if the script made it.
+rootless_user=guide7
+rootless_made=no
+cleanup_rootless() {
+    if [ "$rootless_made" = yes ]; then
+        pkill -KILL -u "$rootless_user" 2>/dev/null || true
+        userdel --remove "$rootless_user" 2>/dev/null || true
+        rootless_made=no
+    fi
+}
+
 tmp=$(mktemp -d /tmp/guide-regen.XXXXXX)
 cleanup() {
     # Stop any demo still running (started by this script only).
@@ -175,6 +194,7 @@ cleanup() {
     [ -n "$pids" ] && kill $pids 2>/dev/null || true
     cleanup_images
     cleanup_containers
+    cleanup_rootless
     cleanup_network
     # Nothing should be mounted below $tmp on the host; if something is,
     # leave the directory alone rather than delete through a mount.
@@ -820,7 +840,57 @@ target/debug/step7 --root state run --rootfs rootfs --network none -- ls -l /pro
 for fd in 3 4 5 6 7; do target/debug/step7 --root state run --rootfs rootfs --network none -w /proc/self/fd/$fd -- pwd; done
 EOF
 
-# ------------------------------------------------------------- 9. Images
+# ---------------------------------------------- 9. user namespaces, rootless
+#
+# As guide7, a user made here (see the header): its state and store in its
+# own directories, so nothing of root's is touched.
+
+if selected ch09-rootless; then
+    if id "$rootless_user" >/dev/null 2>&1; then
+        echo "regen-outputs.sh: a user $rootless_user exists already; not touching it" >&2
+        exit 1
+    fi
+    useradd --create-home "$rootless_user"
+    rootless_made=yes
+    chmod a+rx "$tmp"
+fi
+
+capture ch09-rootless <<'EOF'
+runuser -u guide7 -- target/debug/step7 run --rootfs rootfs -- sh -c 'id; cat /proc/self/uid_map; ls -ld /bin /etc/passwd; touch /etc/passwd'
+grep guide7 /etc/subuid
+runuser -u guide7 -- target/debug/step7 run --rootfs rootfs --memory 32m -- true; echo $?
+EOF
+
+cleanup_rootless
+chmod 700 "$tmp"
+
+# --------------------------------------------- 10. the engine and the CLI
+#
+# Docker-like containers from the busybox rootfs, --network none, their
+# state in $tmp/state. The detached one is stopped and removed by the demo;
+# the exit trap removes what a demo cut short leaves.
+
+capture ch10-errors <<'EOF'
+target/debug/step7 --root state run --rootfs rootfs -v /no/such/dir:/data -- true; echo $?
+target/debug/step7 --root state run --rootfs rootfs --ulimit nofile=2048:1024 -- true; echo $?
+target/debug/step7 --root state run --rootfs rootfs --network none --user bob -- true; echo $?
+target/debug/step7 --root state run --rootfs rootfs --network none -p 8080:80 -- true; echo $?
+ls state 2>&1
+EOF
+
+capture ch10-detached <<'EOF'
+target/debug/step7 --root state run -d --rootfs rootfs --network none --name web -- sh -c 'trap "echo bye; exit 0" TERM; echo hello; while :; do sleep 0.1; done'
+target/debug/step7 --root state ps
+target/debug/step7 --root state exec web sh -c 'ps; hostname'
+target/debug/step7 --root state logs web
+target/debug/step7 --root state stop web
+target/debug/step7 --root state ps -a
+target/debug/step7 --root state logs web
+target/debug/step7 --root state rm web
+ls -A state
+EOF
+
+# ------------------------------------------------------------- 11. Images
 #
 # Two registries on this machine's loopback: 127.0.0.1:5000, open, and
 # 127.0.0.1:5001, which wants a user name and password (htpasswd); both
@@ -830,12 +900,12 @@ EOF
 # exercise), and a few throwaway ones; container state in $tmp/state. The
 # demos remove their containers; cleanup_images stops the registries.
 
-if selected ch09-registry; then
+if selected ch11-registry; then
     for tool in docker-registry skopeo umoci jq curl sha256sum; do
-        command -v "$tool" >/dev/null || { echo "regen-outputs.sh: $tool is missing (chapter 9)" >&2; exit 1; }
+        command -v "$tool" >/dev/null || { echo "regen-outputs.sh: $tool is missing (chapter 11)" >&2; exit 1; }
     done
     if ss -Hltn '( sport = :5000 or sport = :5001 )' | grep -q .; then
-        echo "regen-outputs.sh: something listens on port 5000 or 5001 already; chapter 9's registries need them" >&2
+        echo "regen-outputs.sh: something listens on port 5000 or 5001 already; chapter 11's registries need them" >&2
         exit 1
     fi
     export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
@@ -914,12 +984,12 @@ greet "${1:-world}"
 SCRIPT
 fi
 
-capture ch09-registry <<'EOF'
+capture ch11-registry <<'EOF'
 cat registry.yml
 curl -si http://127.0.0.1:5000/v2/; echo
 EOF
 
-capture ch09-build <<'EOF'
+capture ch11-build <<'EOF'
 umoci init --layout image
 umoci new --image image:latest
 umoci unpack --image image:latest unpacked
@@ -932,13 +1002,13 @@ find image -type f | sort
 jq . image/index.json
 EOF
 
-capture ch09-push <<'EOF'
+capture ch11-push <<'EOF'
 skopeo copy --dest-tls-verify=false oci:image:latest docker://127.0.0.1:5000/guide/busybox:1.0
 curl -s http://127.0.0.1:5000/v2/_catalog
 curl -s http://127.0.0.1:5000/v2/guide/busybox/tags/list
 EOF
 
-capture ch09-manifest <<'EOF'
+capture ch11-manifest <<'EOF'
 curl -s http://127.0.0.1:5000/v2/guide/busybox/manifests/1.0
 curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' -D headers.txt -o manifest.json http://127.0.0.1:5000/v2/guide/busybox/manifests/1.0
 grep -i -e content-type -e digest headers.txt
@@ -946,7 +1016,7 @@ jq . manifest.json
 sha256sum manifest.json
 EOF
 
-capture ch09-blobs <<'EOF'
+capture ch11-blobs <<'EOF'
 config=$(jq -r .config.digest manifest.json); layer=$(jq -r '.layers[0].digest' manifest.json)
 curl -s http://127.0.0.1:5000/v2/guide/busybox/blobs/$config | jq .
 curl -s -o layer.tar.gz http://127.0.0.1:5000/v2/guide/busybox/blobs/$layer
@@ -955,7 +1025,7 @@ zcat layer.tar.gz | sha256sum
 tar -tvzf layer.tar.gz | head -n 6
 EOF
 
-capture ch09-auth <<'EOF'
+capture ch11-auth <<'EOF'
 curl -si http://127.0.0.1:5001/v2/guide/busybox/manifests/1.0 | grep -i -e HTTP/ -e www-authenticate
 target/debug/step7 --store $PWD/auth-store pull 127.0.0.1:5001/guide/busybox:1.0; echo $?
 STEP7_REGISTRY_USER=guide STEP7_REGISTRY_PASSWORD=wrong target/debug/step7 --store $PWD/auth-store pull 127.0.0.1:5001/guide/busybox:1.0; echo $?
@@ -965,7 +1035,7 @@ REGISTRY_AUTH_FILE=auth.json target/debug/step7 --store $PWD/auth-store pull 127
 rm -rf auth-store auth.json
 EOF
 
-capture ch09-pull <<'EOF'
+capture ch11-pull <<'EOF'
 : > registry.log
 target/debug/step7 --store $PWD/store pull 127.0.0.1:5000/guide/busybox:1.0
 cut -d'"' -f2 registry.log
@@ -975,14 +1045,14 @@ cut -d'"' -f2 registry.log
 target/debug/step7 --store $PWD/store images
 EOF
 
-capture ch09-store <<'EOF'
+capture ch11-store <<'EOF'
 find store -maxdepth 3 | sort
 jq . store/images.json
 sha256sum store/blobs/sha256/*
 ls -l store/layers/sha256/*/ | head -n 8
 EOF
 
-capture ch09-verify <<'EOF'
+capture ch11-verify <<'EOF'
 layer=$(jq -r '.layers[0].digest' manifest.json | cut -d: -f2)
 data=registry/docker/registry/v2/blobs/sha256/${layer:0:2}/$layer/data
 cp $data saved; printf X | dd of=$data bs=1 seek=100000 conv=notrunc status=none
@@ -991,7 +1061,7 @@ ls fresh/blobs/sha256 fresh/layers/sha256 fresh/tmp
 cp saved $data; rm -rf saved fresh
 EOF
 
-capture ch09-index <<'EOF'
+capture ch11-index <<'EOF'
 cat make-index.sh
 umoci config --image image:latest --tag arm64 --architecture arm64
 skopeo copy -q --dest-tls-verify=false oci:image:arm64 docker://127.0.0.1:5000/guide/busybox:1.0-arm64
@@ -1001,7 +1071,7 @@ target/debug/step7 --store $PWD/store pull 127.0.0.1:5000/guide/busybox:multi
 target/debug/step7 --store $PWD/store pull --platform linux/s390x 127.0.0.1:5000/guide/busybox:multi; echo $?
 EOF
 
-capture ch09-app <<'EOF'
+capture ch11-app <<'EOF'
 cat hello.sh
 umoci unpack --image image:latest app-unpacked
 install -m 755 hello.sh app-unpacked/rootfs/bin/hello
@@ -1019,7 +1089,7 @@ EOF
 # In a scratch mount namespace whose /etc is an empty tmpfs: were a
 # hostile entry to escape the layer, it would land there, not in the
 # host's /etc.
-capture ch09-hostile 'sandbox# ' unshare --mount <<'EOF'
+capture ch11-hostile 'sandbox# ' unshare --mount <<'EOF'
 mount -t tmpfs scratch-etc /etc
 mkdir -p hostile/etc hostile/x && ln -s /etc hostile/evil && echo planted > hostile/x/pwned
 tar -C hostile -cPf dotdot.tar --transform 's,^x/,../../,' x/pwned
@@ -1036,7 +1106,7 @@ find hostile-store/layers -mindepth 3 | sort
 rm -rf hostile *.tar
 EOF
 
-capture ch09-whiteouts <<'EOF'
+capture ch11-whiteouts <<'EOF'
 app='.["127.0.0.1:5000/guide/app:1.0"]'
 tar -tvzf store/blobs/sha256/$(jq -r "$app.layers[1]" store/images.json | cut -d: -f2)
 ls -l store/layers/sha256/$(jq -r "$app.diff_ids[1]" store/images.json | cut -d: -f2)/etc
@@ -1049,7 +1119,7 @@ target/debug/step7 --store $PWD/store --root state run --network none --layers $
 rm -rf slim
 EOF
 
-capture ch09-by-hand 'sandbox# ' unshare --mount <<'EOF'
+capture ch11-by-hand 'sandbox# ' unshare --mount <<'EOF'
 mkdir -p ovl/lower1 ovl/lower2 ovl/upper ovl/work ovl/merged
 echo 'from lower1' > ovl/lower1/a; echo 'from lower1' > ovl/lower1/b; echo 'from lower2' > ovl/lower2/b; echo 'from lower2' > ovl/lower2/c
 mount -t overlay overlay -o lowerdir=ovl/lower2:ovl/lower1,upperdir=ovl/upper,workdir=ovl/work ovl/merged
@@ -1060,7 +1130,7 @@ cat ovl/lower1/a ovl/upper/a
 umount ovl/merged; rm -rf ovl
 EOF
 
-capture ch09-overlay <<'EOF'
+capture ch11-overlay <<'EOF'
 target/debug/step7 --store $PWD/store --root state run -d --name one --network none 127.0.0.1:5000/guide/busybox:1.0 sleep 1000
 target/debug/step7 --store $PWD/store --root state run -d --name two --network none 127.0.0.1:5000/guide/busybox:1.0 sleep 1000
 mount | grep "overlay on $PWD"
@@ -1073,7 +1143,7 @@ target/debug/step7 --root state rm -f one; target/debug/step7 --root state rm -f
 mount | grep -c "overlay on $PWD"; ls store/containers
 EOF
 
-capture ch09-config <<'EOF'
+capture ch11-config <<'EOF'
 jq .config store/blobs/sha256/$(jq -r '.["127.0.0.1:5000/guide/app:1.0"].config' store/images.json | cut -d: -f2)
 target/debug/step7 --store $PWD/store --root state run --network none 127.0.0.1:5000/guide/app:1.0
 target/debug/step7 --store $PWD/store --root state run --network none 127.0.0.1:5000/guide/app:1.0 you
@@ -1083,7 +1153,7 @@ getent passwd app; echo $?
 target/debug/step7 --store $PWD/store --root state run --network none -u ghost 127.0.0.1:5000/guide/app:1.0; echo $?
 EOF
 
-capture ch09-layers <<'EOF'
+capture ch11-layers <<'EOF'
 target/debug/step7 --store $PWD/layers-store layer add base rootfs
 cat greet.sh run.sh
 install -D -m 644 greet.sh runtime/usr/lib/greet/greet.sh
@@ -1102,7 +1172,7 @@ target/debug/step7 --root state rm -f one; target/debug/step7 --root state rm -f
 rm -rf runtime app
 EOF
 
-capture ch09-rmi <<'EOF'
+capture ch11-rmi <<'EOF'
 target/debug/step7 --store $PWD/store images
 target/debug/step7 --store $PWD/store rmi 127.0.0.1:5000/guide/app:1.0
 target/debug/step7 --store $PWD/store rmi 127.0.0.1:5000/guide/busybox:1.0
@@ -1115,7 +1185,7 @@ target/debug/step7 --store $PWD/hostile-store prune
 ls hostile-store/blobs/sha256
 EOF
 
-if selected ch09-registry; then
+if selected ch11-registry; then
     cleanup_images
     rm -rf "$tmp"/{registry,image,unpacked,app-unpacked,store,layers-store,hostile-store} "$tmp"/registry*.log
 fi
