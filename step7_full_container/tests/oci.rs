@@ -1,126 +1,18 @@
 //! Step 7 as an OCI runtime: the lifecycle, config.json features compared
 //! with runc on the same bundle, hooks, and bad bundles.
 
+#[path = "oci/bundle.rs"]
+mod bundle;
 #[path = "../../step1_chroot/tests/support/mod.rs"]
 mod support;
 
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use support::{assert_code, run, stderr, stdout, Rootfs};
+use std::path::Path;
+
+use bundle::{cgroup_dirs, status, Bundle};
+use support::{assert_code, run, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_step7");
-
-/// A bundle: a busybox rootfs and the config.json of `step7 spec`,
-/// changed by the test. Removed, with its state root, when dropped.
-struct Bundle {
-    rootfs: Rootfs,
-    dir: PathBuf,
-    root: PathBuf,
-}
-
-impl Bundle {
-    fn new() -> Option<Bundle> {
-        let rootfs = Rootfs::new()?;
-        let dir = PathBuf::from(format!("{}-bundle", rootfs.path.display()));
-        let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::os::unix::fs::symlink(&rootfs.path, dir.join("rootfs")).unwrap();
-        let out = run(BIN, &["spec", "--bundle", dir.to_str().unwrap()]);
-        assert_code(&out, 0);
-        let bundle = Bundle { rootfs, dir, root };
-        // runc refuses a symlinked root.path: give both the real one. A
-        // writable root, so that the tests can leave traces in it.
-        bundle.edit(|c| {
-            c["root"]["path"] = json!(bundle.rootfs.path);
-            c["root"]["readonly"] = json!(false);
-        });
-        Some(bundle)
-    }
-
-    fn config(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.dir.join("config.json")).unwrap()).unwrap()
-    }
-
-    fn edit(&self, change: impl FnOnce(&mut Value)) {
-        let mut config = self.config();
-        change(&mut config);
-        std::fs::write(self.dir.join("config.json"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
-    }
-
-    fn args(&self, script: &str) {
-        self.edit(|c| c["process"]["args"] = json!(["sh", "-c", script]));
-    }
-
-    /// `step7 --root R COMMAND ARGS...`
-    fn step7(&self, args: &[&str]) -> Output {
-        let mut all = vec!["--root", self.root.to_str().unwrap()];
-        all.extend_from_slice(args);
-        run(BIN, &all)
-    }
-
-    /// `step7 run --bundle B ID`
-    fn run(&self, id: &str) -> Output {
-        self.step7(&["run", "--bundle", self.dir.to_str().unwrap(), id])
-    }
-
-    /// `step7 delete [--force] ID`, then reap the container's first
-    /// process: after `create` exited it was re-parented to this test
-    /// process (a subreaper).
-    fn delete(&self, id: &str, force: bool) {
-        let saved = std::fs::read_to_string(self.root.join(id).join("state.json")).unwrap_or_default();
-        let pid = serde_json::from_str::<Value>(&saved).ok().and_then(|s| s["pid"].as_i64()).unwrap_or(0);
-        let out = if force { self.step7(&["delete", "--force", id]) } else { self.step7(&["delete", id]) };
-        assert_code(&out, 0);
-        if pid > 0 {
-            support::reap(pid as i32);
-        }
-    }
-
-    /// A command that leaves a container running (`create`, `run -d`):
-    /// the container inherits its stdout and stderr, so they go to files,
-    /// not to pipes that would stay open as long as the container runs.
-    fn step7_detached(&self, args: &[&str]) -> Output {
-        let out = self.dir.join("out");
-        let err = self.dir.join("err");
-        let status = Command::new(BIN)
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .status()
-            .unwrap();
-        Output { status, stdout: std::fs::read(out).unwrap(), stderr: std::fs::read(err).unwrap() }
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-fn status(bundle: &Bundle, id: &str) -> String {
-    let out = bundle.step7(&["state", id]);
-    assert_code(&out, 0);
-    let state: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    state["status"].as_str().unwrap().to_string()
-}
-
-/// Every directory the cgroup `step7/<id>` may have.
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let hierarchies = step7::hierarchy::Hierarchies::detect().unwrap();
-    hierarchies
-        .v1
-        .iter()
-        .map(|(_, m)| m.clone())
-        .chain(hierarchies.v2.clone())
-        .map(|m| m.join("step7").join(id))
-        .collect()
-}
 
 #[test]
 fn lifecycle_create_start_kill_delete() {
@@ -500,85 +392,4 @@ fn bad_bundles_name_the_field_and_leave_nothing() {
     let out = bundle.step7(&["create", "--bundle", &dir, "twice"]);
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
     bundle.delete("twice", false);
-}
-
-/// The same bundle under runc and under step 7: for each feature of
-/// config.json, the container reports the same.
-#[test]
-fn config_features_behave_as_under_runc() {
-    let Some(bundle) = Bundle::new() else { return };
-    if Command::new("runc").arg("--version").output().is_err() {
-        support::cannot_run("runc is not installed (apt-get install runc)");
-        return;
-    }
-    std::fs::write(bundle.rootfs.path.join("file.txt"), "from the bundle\n").unwrap();
-    let original = bundle.config();
-    type Change = Box<dyn Fn(&mut Value)>;
-    let features: Vec<(&str, Change, &str)> = vec![
-        ("hostname", Box::new(|c| c["hostname"] = json!("cmp-host")), "hostname"),
-        ("user", Box::new(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20]})), "id -u; id -g; id -G"),
-        ("env", Box::new(|c| c["process"]["env"] = json!(["PATH=/bin:/usr/bin", "FOO=bar baz"])), "echo \"$FOO\"; echo $PATH"),
-        ("cwd", Box::new(|c| c["process"]["cwd"] = json!("/tmp")), "pwd"),
-        ("readonly root", Box::new(|c| c["root"]["readonly"] = json!(true)), "touch /x 2>/dev/null && echo writable || echo read-only"),
-        ("writable root", Box::new(|c| c["root"]["readonly"] = json!(false)), "touch /x 2>/dev/null && echo writable || echo read-only; rm -f /x"),
-        ("rlimit", Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 123, "soft": 100}])), "ulimit -n; ulimit -Hn"),
-        ("capabilities", Box::new(|c| {
-            let caps = json!(["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]);
-            c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []});
-        }), "grep ^Cap /proc/self/status"),
-        ("no_new_privs", Box::new(|c| c["process"]["noNewPrivileges"] = json!(true)), "grep NoNewPrivs /proc/self/status"),
-        ("masked paths", Box::new(|_| {}), "wc -c < /proc/kcore; ls /sys/firmware | wc -l; cat /proc/keys | wc -c"),
-        ("readonly paths", Box::new(|_| {}), "echo x 2>/dev/null > /proc/sys/kernel/domainname && echo writable || echo read-only"),
-        // (Not `stat -c %a /data`: runc 1.1 gives a tmpfs the mode of the
-        // directory it was mounted on, 755, whatever mode= says.)
-        ("tmpfs mount", Box::new(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m", "mode=700"]}))), "grep ' /data ' /proc/mounts | cut -d' ' -f3,4"),
-        ("bind mount", Box::new(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/etc/bound.txt", "type": "bind", "source": "rootfs/file.txt", "options": ["rbind", "ro"]}))), "cat /etc/bound.txt; echo x 2>/dev/null >> /etc/bound.txt || echo read-only"),
-        ("umask", Box::new(|c| c["process"]["user"]["umask"] = json!(0o027)), "umask"),
-        ("sysctl", Box::new(|c| c["linux"]["sysctl"] = json!({"kernel.domainname": "example.org"})), "cat /proc/sys/kernel/domainname"),
-        ("oom score", Box::new(|c| c["process"]["oomScoreAdj"] = json!(500)), "cat /proc/self/oom_score_adj"),
-        ("pid namespace", Box::new(|_| {}), "echo $$; cat /proc/1/comm"),
-        ("memory limit", Box::new(|c| c["linux"]["resources"] = json!({"memory": {"limit": 67108864}})), "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"),
-        ("user namespace", Box::new(|c| {
-            c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
-            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        }), "id; cat /proc/self/uid_map /proc/self/gid_map; stat -c '%u %g' /bin; touch /x 2>/dev/null || echo root of the host's files? no; ls /dev | wc -l"),
-        // With CAP_MKNOD a node for /dev/kmsg (1:11) can be made, but the
-        // devices cgroup refuses to open it; the default devices work.
-        ("device cgroup", Box::new(|c| {
-            let caps = json!(["CAP_MKNOD"]);
-            c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
-        }), "mknod /tmp/kmsg c 1 11 && echo made; head -c 1 /tmp/kmsg >/dev/null 2>&1 && echo opened || echo refused; rm /tmp/kmsg; echo x > /dev/null && echo null works"),
-        ("memory reservation and swappiness", Box::new(|c| c["linux"]["resources"] = json!({"memory": {"reservation": 33554432, "swappiness": 10}})),
-            "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes /sys/fs/cgroup/memory/memory.swappiness 2>/dev/null || cat /sys/fs/cgroup/memory.low"),
-        ("pids limit", Box::new(|c| c["linux"]["resources"] = json!({"pids": {"limit": 42}})), "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"),
-    ];
-    let runc_root = bundle.root.with_extension("runc");
-    let mut differences = Vec::new();
-    for (n, (name, change, script)) in features.iter().enumerate() {
-        bundle.edit(|c| {
-            *c = original.clone();
-            change(c);
-            c["process"]["args"] = json!(["sh", "-c", script]);
-            c["process"]["terminal"] = json!(false);
-        });
-        let id = format!("cmp{n}");
-        let ours = bundle.run(&id);
-        let theirs =
-            run("runc", &["--root", runc_root.to_str().unwrap(), "run", "--bundle", bundle.dir.to_str().unwrap(), &id]);
-        let _ = run("runc", &["--root", runc_root.to_str().unwrap(), "delete", "--force", &id]);
-        if (ours.status.code(), stdout(&ours)) != (theirs.status.code(), stdout(&theirs)) {
-            differences.push(format!(
-                "{name}: step7 {:?} {:?} {}| runc {:?} {:?} {}",
-                ours.status.code(),
-                stdout(&ours),
-                stderr(&ours),
-                theirs.status.code(),
-                stdout(&theirs),
-                stderr(&theirs)
-            ));
-        }
-    }
-    let _ = std::fs::remove_dir_all(&runc_root);
-    assert!(differences.is_empty(), "differences from runc:\n{}", differences.join("\n"));
 }
