@@ -37,7 +37,10 @@ pub fn prepare(store: &Store, id: &str, layers: &[String], state: &Path) -> Resu
         // Left by a run killed before its container existed, or the root
         // of a live container of that name under another state directory.
         if !is_orphan(&dir) {
-            bail!("the image store already holds a root for a container named {id} (another --root?): choose another --name");
+            bail!(
+                "the image store already holds a root for a container named {id} (another --root?): \
+                 choose another --name"
+            );
         }
         remove(&dir)?;
     }

@@ -19,12 +19,12 @@ use crate::paths::Paths;
 /// Dropping it (or [`Running::wait`]) removes the container, its network,
 /// ports and root.
 pub struct Running {
-    pub(super) paths: Paths,
-    pub(super) id: String,
+    paths: Paths,
+    id: String,
     pub(super) pid: Pid,
-    pub(super) network: Option<Network>,
-    pub(super) ports: Option<Published>,
-    pub(super) root: Root,
+    network: Option<Network>,
+    ports: Option<Published>,
+    root: Root,
     terminal: Option<File>,
     /// `create` succeeded: there is a container to delete.
     created: bool,

@@ -90,7 +90,8 @@ fn delegated(hierarchies: &Hierarchies) -> Result<PathBuf, String> {
     if writable(&own) {
         return Err(format!(
             "your cgroup {0} holds your processes, and a cgroup with processes cannot pass controllers on \
-             to children: move your shell into a child of it (mkdir {0}/shell && echo $$ > {0}/shell/cgroup.procs), {ELSE}",
+             to children: move your shell into a child of it \
+             (mkdir {0}/shell && echo $$ > {0}/shell/cgroup.procs), {ELSE}",
             own.display()
         ));
     }
@@ -159,7 +160,11 @@ fn controllers_given(hierarchies: &Hierarchies, top: &Path, limits: &Limits) -> 
 fn forbidden() -> Option<String> {
     let read = |path: &str| std::fs::read_to_string(path).ok().map(|s| s.trim().to_string());
     if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
-        return Some("kernel.apparmor_restrict_unprivileged_userns = 1: set it to 0, or give step7 an AppArmor profile allowing userns".into());
+        return Some(
+            "kernel.apparmor_restrict_unprivileged_userns = 1: set it to 0, or give step7 an AppArmor profile \
+             allowing userns"
+                .into(),
+        );
     }
     if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
         return Some("kernel.unprivileged_userns_clone = 0: set it to 1".into());
