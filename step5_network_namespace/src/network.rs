@@ -259,16 +259,16 @@ impl ContainerFiles {
         }
         made.with_context(|| format!("cannot create {}", dir.display()))?;
         let files = ContainerFiles { hosts: dir.join("hosts"), resolv_conf: dir.join("resolv.conf"), dir };
-        std::fs::write(files.dir.join("owner"), crate::owner::owner())?;
+        let write = |path: &Path, text: String| {
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        };
+        write(&files.dir.join("owner"), crate::owner::owner())?;
         let own_line = match address {
             Some(address) => format!("{address}\t{hostname}\n"),
             None => format!("127.0.1.1\t{hostname}\n"),
         };
-        std::fs::write(
-            &files.hosts,
-            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own_line}"),
-        )?;
-        std::fs::write(&files.resolv_conf, resolv_conf(dns))?;
+        write(&files.hosts, format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own_line}"))?;
+        write(&files.resolv_conf, resolv_conf(dns))?;
         Ok(files)
     }
 }
@@ -288,10 +288,16 @@ impl Drop for ContainerFiles {
 }
 
 /// Remove the files of containers whose runtime is gone (killed runs).
+/// A directory without an owner file is being made by another runtime,
+/// which writes the file just after its mkdir: left alone unless it is
+/// old (its runtime was killed in between).
 fn recover_stale_files(state: &Path) {
     let Ok(entries) = std::fs::read_dir(state.join("containers")) else { return };
     for entry in entries.flatten() {
-        if !crate::owner::is_alive(&entry.path().join("owner")) {
+        let owner = entry.path().join("owner");
+        let age = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+        let being_made = !owner.exists() && age.is_some_and(|age| age < std::time::Duration::from_secs(60));
+        if !being_made && !crate::owner::is_alive(&owner) {
             crate::narrate!("removing the files of a runtime that is gone: {:?}", entry.path());
             let _ = std::fs::remove_dir_all(entry.path());
         }

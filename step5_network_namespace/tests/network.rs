@@ -326,3 +326,21 @@ fn the_container_shares_the_runtimes_cgroups() {
     let mine = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     assert_eq!(stdout(&out), mine);
 }
+
+/// Many runtimes at once, each with its own /etc/hosts and resolv.conf in
+/// /run/step5: none may take another's half-made files for a killed
+/// runtime's leftovers and remove them under it. (They did: a runtime
+/// cleaning up stale files found a new directory whose owner file was not
+/// written yet.)
+#[test]
+fn concurrent_runtimes_keep_their_files() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let arg = rootfs.arg();
+    for _ in 0..6 {
+        let runs: Vec<_> = (0..8).map(|_| start(BIN, &[&arg, "--network", "none", "--", "true"])).collect();
+        for child in runs {
+            let out = finish(child);
+            assert_code(&out, 0);
+        }
+    }
+}
