@@ -262,7 +262,12 @@ impl ContainerFiles {
         let write = |path: &Path, text: String| {
             std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
         };
-        write(&files.dir.join("owner"), crate::owner::owner())?;
+        // Written whole, then renamed: another runtime never reads a
+        // half-written owner (which would name no live process).
+        let owner = files.dir.join("owner");
+        write(&files.dir.join("owner.new"), crate::owner::owner())?;
+        std::fs::rename(files.dir.join("owner.new"), &owner)
+            .with_context(|| format!("cannot write {}", owner.display()))?;
         let own_line = match address {
             Some(address) => format!("{address}\t{hostname}\n"),
             None => format!("127.0.1.1\t{hostname}\n"),
@@ -289,8 +294,8 @@ impl Drop for ContainerFiles {
 
 /// Remove the files of containers whose runtime is gone (killed runs).
 /// A directory without an owner file is being made by another runtime,
-/// which writes the file just after its mkdir: left alone unless it is
-/// old (its runtime was killed in between).
+/// which puts the file there (whole, by rename) just after its mkdir:
+/// left alone unless it is old (its runtime was killed in between).
 fn recover_stale_files(state: &Path) {
     let Ok(entries) = std::fs::read_dir(state.join("containers")) else { return };
     for entry in entries.flatten() {
