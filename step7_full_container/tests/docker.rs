@@ -144,6 +144,13 @@ fn step7(root: &std::path::Path, args: &[&str]) -> std::process::Output {
     run(BIN, &all)
 }
 
+/// `step7 --root R run -d --rootfs ROOTFS --network none --name NAME ARGS...`
+fn detached(root: &std::path::Path, rootfs: &str, name: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["run", "-d", "--rootfs", rootfs, "--network", "none", "--name", name];
+    all.extend_from_slice(args);
+    step7(root, &all)
+}
+
 fn wait_until(what: &str, check: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !check() {
@@ -159,17 +166,11 @@ fn detached_lifecycle_run_ps_logs_exec_stop_rm() {
     let Some(rootfs) = Rootfs::new() else { return };
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
     let rootfs_dir = rootfs.path.to_str().unwrap();
-    let out = step7(
+    let out = detached(
         &root,
+        rootfs_dir,
+        "bg",
         &[
-            "run",
-            "-d",
-            "--rootfs",
-            rootfs_dir,
-            "--network",
-            "none",
-            "--name",
-            "bg",
             "--memory",
             "64m",
             "--",
@@ -183,7 +184,7 @@ fn detached_lifecycle_run_ps_logs_exec_stop_rm() {
     assert!(stdout(&step7(&root, &["ps"])).contains("bg               running"), "{}", stdout(&step7(&root, &["ps"])));
     wait_until("the log has both lines", || stdout(&step7(&root, &["logs", "bg"])).contains("to-stderr"));
     assert_eq!(stdout(&step7(&root, &["exec", "bg", "hostname"])), "bg\n");
-    let out = step7(&root, &["run", "-d", "--rootfs", rootfs_dir, "--network", "none", "--name", "bg", "true"]);
+    let out = detached(&root, rootfs_dir, "bg", &["true"]);
     assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
 
     assert_code(&step7(&root, &["stop", "-t", "5", "bg"]), 0);
@@ -208,21 +209,7 @@ fn detached_lifecycle_run_ps_logs_exec_stop_rm() {
 fn detached_with_rm_removes_itself() {
     let Some(rootfs) = Rootfs::new() else { return };
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
-    let out = step7(
-        &root,
-        &[
-            "run",
-            "-d",
-            "--rm",
-            "--rootfs",
-            rootfs.path.to_str().unwrap(),
-            "--network",
-            "none",
-            "--name",
-            "brief",
-            "true",
-        ],
-    );
+    let out = detached(&root, rootfs.path.to_str().unwrap(), "brief", &["--rm", "true"]);
     assert_code(&out, 0);
     wait_until("the container removed itself", || !root.join("brief").exists());
     assert!(stdout(&step7(&root, &["ps", "-a"])).lines().count() == 1);
@@ -234,21 +221,7 @@ fn detached_with_rm_removes_itself() {
 fn a_killed_monitor_leaves_state_that_rm_f_cleans() {
     let Some(rootfs) = Rootfs::new() else { return };
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
-    let out = step7(
-        &root,
-        &[
-            "run",
-            "-d",
-            "--rootfs",
-            rootfs.path.to_str().unwrap(),
-            "--network",
-            "none",
-            "--name",
-            "orphan",
-            "sleep",
-            "30",
-        ],
-    );
+    let out = detached(&root, rootfs.path.to_str().unwrap(), "orphan", &["sleep", "30"]);
     assert_code(&out, 0);
     let state: serde_json::Value = serde_json::from_str(&stdout(&step7(&root, &["state", "orphan"]))).unwrap();
     let pid = state["pid"].as_i64().unwrap() as i32;
@@ -365,21 +338,7 @@ fn a_terminal_with_window_size_and_ctrl_c() {
 fn exec_with_a_terminal() {
     let Some(rootfs) = Rootfs::new() else { return };
     let root = PathBuf::from(format!("{}-state", rootfs.path.display()));
-    let out = step7(
-        &root,
-        &[
-            "run",
-            "-d",
-            "--rootfs",
-            rootfs.path.to_str().unwrap(),
-            "--network",
-            "none",
-            "--name",
-            "tty-exec",
-            "sleep",
-            "60",
-        ],
-    );
+    let out = detached(&root, rootfs.path.to_str().unwrap(), "tty-exec", &["sleep", "60"]);
     assert_code(&out, 0);
     let script = format!(
         "stty rows 24 cols 90; {BIN} --root {} exec -t tty-exec sh -c 'tty; stty size; exit 4'; echo rc=$?",
