@@ -241,9 +241,10 @@ fn outbound_connections_are_masqueraded() {
     }
     let net = TestNet::new(8);
     let remote = Remote::new();
+    let netns = remote.netns();
     let (tx, rx) = std::sync::mpsc::channel();
     let listener = std::thread::spawn(move || {
-        let ns = std::fs::File::open("/run/netns/s5remote").unwrap();
+        let ns = std::fs::File::open(netns).unwrap();
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
         let listener = std::net::TcpListener::bind("198.18.0.2:9000").unwrap();
         tx.send(()).unwrap();
@@ -261,31 +262,48 @@ fn outbound_connections_are_masqueraded() {
     drop(remote);
 }
 
-/// `ip netns add s5remote` with a veth to it: host 198.18.0.1, remote .2.
-struct Remote;
+/// A network namespace held by a process of its own (`unshare --net
+/// sleep`), with a veth to it: host 198.18.0.1, remote .2. Not `ip netns
+/// add`: the first one on a machine bind-mounts /run/netns for good, and
+/// the test would leave the host changed.
+struct Remote {
+    holder: std::process::Child,
+}
 
 impl Remote {
     fn new() -> Remote {
-        let sh = |script: &str| {
-            let status = std::process::Command::new("sh").args(["-ec", script]).status().unwrap();
-            assert!(status.success(), "{script}");
-        };
-        let _ = std::process::Command::new("ip").args(["netns", "del", "s5remote"]).status();
-        sh("ip netns add s5remote
-            ip link add s5remote0 type veth peer name eth0 netns s5remote
-            ip addr add 198.18.0.1/30 dev s5remote0
-            ip link set s5remote0 up
-            ip -n s5remote addr add 198.18.0.2/30 dev eth0
-            ip -n s5remote link set eth0 up
-            ip -n s5remote link set lo up");
-        Remote
+        let holder = std::process::Command::new("unshare").args(["--net", "sleep", "3600"]).spawn().unwrap();
+        let pid = holder.id();
+        // unshare(1) makes the namespace, then execs sleep: wait for it.
+        let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+        while std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns == ours) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = std::process::Command::new("ip").args(["link", "del", "s5remote0"]).status();
+        let script = format!(
+            "ip link add s5remote0 type veth peer name eth0 netns {pid}
+             ip addr add 198.18.0.1/30 dev s5remote0
+             ip link set s5remote0 up
+             nsenter --target {pid} --net ip addr add 198.18.0.2/30 dev eth0
+             nsenter --target {pid} --net ip link set eth0 up
+             nsenter --target {pid} --net ip link set lo up"
+        );
+        let status = std::process::Command::new("sh").args(["-ec", &script]).status().unwrap();
+        assert!(status.success(), "{script}");
+        Remote { holder }
+    }
+
+    /// The namespace, to setns(2) into.
+    fn netns(&self) -> String {
+        format!("/proc/{}/ns/net", self.holder.id())
     }
 }
 
 impl Drop for Remote {
     fn drop(&mut self) {
         let _ = std::process::Command::new("ip").args(["link", "del", "s5remote0"]).status();
-        let _ = std::process::Command::new("ip").args(["netns", "del", "s5remote"]).status();
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
     }
 }
 
