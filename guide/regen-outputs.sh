@@ -215,6 +215,7 @@ echo "regen-outputs.sh: making a busybox rootfs in $tmp/rootfs"
 "$repo/step1_chroot/mkrootfs.sh" --busybox "$tmp/rootfs" >/dev/null
 ln -s "$repo/target" "$tmp/target"
 ln -s "$repo/step1_chroot" "$tmp/step1_chroot"
+ln -s "$repo/step7_full_container" "$tmp/step7_full_container"
 mkdir -p "$out"
 cd "$tmp"
 
@@ -823,10 +824,17 @@ EOF
 
 capture ch08-seccomp <<'EOF'
 target/debug/step7 --root state run --rootfs rootfs --network none -- grep -e NoNewPrivs -e Seccomp /proc/self/status
-target/debug/step7 --root state run --rootfs rootfs --network none --cap-add SYS_ADMIN -- sh -c 'unshare -u sh -c "hostname inner; hostname" && echo unshared'
-target/debug/step7 --root state run --rootfs rootfs --network none --cap-add SYS_ADMIN --security-opt seccomp=unconfined -- sh -c 'unshare -u sh -c "hostname inner; hostname" && echo unshared'
 target/debug/step7 --root state run --rootfs rootfs --network none --security-opt no-new-privileges=false -- grep -e NoNewPrivs -e Seccomp: /proc/self/status
 target/debug/step7 --root state run --rootfs rootfs --network none --security-opt no-new-privileges=false --security-opt seccomp=unconfined -- grep -e NoNewPrivs -e Seccomp: /proc/self/status
+EOF
+
+capture ch08-probe <<'EOF'
+rustc -O -C target-feature=+crt-static -o rootfs/probe step7_full_container/examples/syscall_probe.rs
+target/debug/step7 --root state run --rootfs rootfs --network none -- /probe
+target/debug/step7 --root state run --rootfs rootfs --network none --security-opt seccomp=unconfined -- /probe
+target/debug/step7 --root state run --rootfs rootfs --network none -- sh -c 'unshare -u true && echo unshared'
+target/debug/step7 --root state run --rootfs rootfs --network none --cap-add SYS_ADMIN -- sh -c 'unshare -u sh -c "hostname inner; hostname" && echo unshared'
+rm rootfs/probe
 EOF
 
 capture ch08-masked <<'EOF'

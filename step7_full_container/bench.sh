@@ -72,3 +72,27 @@ fi
 set -- "$@" -n "unshare + chroot (no runtime)" "unshare --pid --fork --mount --uts --ipc --net chroot $work/bundle/rootfs /bin/true"
 hyperfine --shell=none --warmup 3 --runs "$runs" --export-markdown target/bench.md "$@"
 echo "bench: results in target/bench.md"
+
+# The cost of the seccomp filter: the same bundle with Docker's default
+# profile in linux.seccomp (as step 7 writes it for a docker-like
+# container, taken from one with `inspect`), under step 7 (seccompiler
+# compiles it) and runc (libseccomp does), and without it.
+cp -r "$work/bundle" "$work/seccomp-bundle"
+target/release/step7 --root "$work/step7" run -d --rootfs "$work/bundle/rootfs" --network none --name profile sleep 60 >/dev/null
+target/release/step7 --root "$work/step7" inspect profile > "$work/inspect.json"
+target/release/step7 --root "$work/step7" rm -f profile
+python3 - "$work/inspect.json" "$work/seccomp-bundle/config.json" <<'PY'
+import json, sys
+profile = json.load(open(sys.argv[1]))["Config"]["linux"]["seccomp"]
+config = json.load(open(sys.argv[2]))
+config["linux"]["seccomp"] = profile
+json.dump(config, open(sys.argv[2], "w"), indent=1)
+PY
+set -- -n "step7, Docker's profile" "target/release/step7 --root $work/step7 run --bundle $work/seccomp-bundle bench" \
+    -n "step7, no filter" "target/release/step7 --root $work/step7 run --bundle $work/bundle bench"
+if command -v runc >/dev/null; then
+    set -- "$@" -n "runc, Docker's profile" "runc --root $work/runc run --bundle $work/seccomp-bundle bench" \
+        -n "runc, no filter" "runc --root $work/runc run --bundle $work/bundle bench"
+fi
+hyperfine --shell=none --warmup 3 --runs "$runs" --export-markdown target/bench-seccomp.md "$@"
+echo "bench: results in target/bench-seccomp.md"

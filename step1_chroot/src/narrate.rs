@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+static WARNING_HOOK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
 static PROGRAM: Mutex<&'static str> = Mutex::new("container");
 static ROLE: Mutex<&'static str> = Mutex::new("runtime");
 
@@ -47,8 +48,18 @@ pub fn print(line: std::fmt::Arguments) {
 /// `--verbose` is on or not.
 #[doc(hidden)]
 pub fn print_warning(line: std::fmt::Arguments) {
+    let line = line.to_string();
     let text = format!("{}: warning: {line}\n", program());
     let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+    if let Some(hook) = WARNING_HOOK.get() {
+        hook(&line);
+    }
+}
+
+/// Also hand every warning to `hook` (step 7 writes them to the log an
+/// engine reads, `--log`). Set once, at start.
+pub fn set_warning_hook(hook: fn(&str)) {
+    let _ = WARNING_HOOK.set(hook);
 }
 
 /// `warn!("cannot remove {}", dir.display())` prints

@@ -93,3 +93,74 @@ fn config_features_behave_as_under_runc() {
     let _ = std::fs::remove_dir_all(&runc_root);
     assert!(differences.is_empty(), "differences from runc:\n{}", differences.join("\n"));
 }
+
+/// Docker's default seccomp profile, as step 7 writes it for a container
+/// with Docker's capabilities, under runc (libseccomp compiles it) and
+/// under step 7 (seccompiler compiles it): the probe's calls meet the same
+/// answers, Docker's.
+#[test]
+fn the_default_seccomp_profile_behaves_as_under_runc() {
+    let Some(bundle) = Bundle::new() else { return };
+    if Command::new("runc").arg("--version").output().is_err() {
+        support::cannot_run("runc is not installed (apt-get install runc)");
+        return;
+    }
+    std::fs::copy(support::probe_binary(), bundle.rootfs.path.join("probe")).unwrap();
+    let caps: Vec<String> = step7::engine::options::DOCKER_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+    let profile = serde_json::to_value(step7::oci::security::seccomp::docker_default(&caps)).unwrap();
+    bundle.edit(|c| {
+        c["process"]["args"] = json!(["/probe"]);
+        c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps});
+        c["linux"]["seccomp"] = profile;
+    });
+    let ours = bundle.run("probe");
+    let runc_root = bundle.root.with_extension("runc");
+    let dir = bundle.dir.to_str().unwrap();
+    let theirs = run("runc", &["--root", runc_root.to_str().unwrap(), "run", "--bundle", dir, "probe"]);
+    let _ = run("runc", &["--root", runc_root.to_str().unwrap(), "delete", "--force", "probe"]);
+    let _ = std::fs::remove_dir_all(&runc_root);
+    assert_eq!(stdout(&ours), stdout(&theirs), "step7: {}runc: {}", stderr(&ours), stderr(&theirs));
+    assert!(stdout(&ours).contains("unnamed: EPERM\n") && stdout(&ours).contains("getxattrat: ENOSYS\n"));
+}
+
+/// The config.json that the installed `runc spec` writes, unchanged: a
+/// terminal (this command becomes it, as runc does), and ambient
+/// capabilities without inheritable ones (not raised, with a warning, as
+/// runc does). Both runtimes run it the same.
+#[test]
+fn runc_specs_own_config_runs_unchanged() {
+    let Some(rootfs) = support::Rootfs::new() else { return };
+    for program in ["runc", "script"] {
+        if Command::new(program).arg("--version").output().is_err() {
+            support::cannot_run(&format!("{program} is missing (apt-get install runc bsdutils)"));
+            return;
+        }
+    }
+    let bundle = rootfs.path.with_extension("runc-spec");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::rename(&rootfs.path, bundle.join("rootfs")).unwrap();
+    assert!(Command::new("runc").arg("spec").current_dir(&bundle).status().unwrap().success());
+    let root = bundle.with_extension("state");
+    let session = |runtime: &str| {
+        let command =
+            format!("{runtime} --root {} run --bundle {} spec; echo exit=$?", root.display(), bundle.display());
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"grep CapAmb /proc/self/status; exit 3\n").unwrap();
+        String::from_utf8_lossy(&support::finish(child).stdout).replace('\r', "")
+    };
+    let ours = session(BIN);
+    let theirs = session("runc");
+    let _ = std::fs::remove_dir_all(&bundle);
+    let _ = std::fs::remove_dir_all(&root);
+    for out in [&ours, &theirs] {
+        assert!(out.contains("CapAmb:\t0000000000000000\n") && out.contains("exit=3\n"), "{out}");
+    }
+    assert!(ours.contains("warning: config.json: process.capabilities.ambient"), "{ours}");
+}

@@ -36,15 +36,56 @@ fn mounting_needs_a_capability_the_container_lacks() {
     );
 }
 
+/// The profile follows the capabilities, as Docker's does: unshare(2) is
+/// refused to a container without CAP_SYS_ADMIN, by the filter before the
+/// capability check, and allowed to one given it on purpose.
 #[test]
-fn seccomp_refuses_new_namespaces_even_with_cap_sys_admin() {
+fn seccomp_allows_namespaces_only_with_cap_sys_admin() {
     let Some(rootfs) = Rootfs::new() else { return };
     let script = "unshare -u true 2>/dev/null && echo unshared || echo refused";
-    assert_eq!(attempt(&rootfs, &["--cap-add", "SYS_ADMIN"], script), "refused\n");
-    assert_eq!(
-        attempt(&rootfs, &["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"], script),
-        "unshared\n"
-    );
+    assert_eq!(attempt(&rootfs, &[], script), "refused\n");
+    assert_eq!(attempt(&rootfs, &["--cap-add", "SYS_ADMIN"], script), "unshared\n");
+}
+
+/// What Docker's default profile does to each call of the probe, for a
+/// container with Docker's capabilities.
+pub const DOCKER_PROFILE_ANSWERS: &str = "getpid: ok
+personality(query): ok
+personality(ADDR_NO_RANDOMIZE): EPERM
+socket(AF_INET): ok
+socket(AF_VSOCK): EPERM
+keyctl: EPERM
+add_key: EPERM
+unshare(CLONE_NEWUTS): EPERM
+clone(CLONE_NEWUTS): EPERM
+clone3: ENOSYS
+userfaultfd: EPERM
+pidfd_getfd: EPERM
+process_madvise: EPERM
+set_mempolicy: EPERM
+process_vm_readv: EINVAL
+name_to_handle_at: EFAULT
+unnamed: EPERM
+getxattrat: ENOSYS
+chroot: ok
+";
+
+/// Docker's default profile, attacked call by call: an allowlist refuses
+/// what it does not name, answers "no such call" for what is newer than
+/// the runtime, and allows some calls only with harmless arguments
+/// (personality, socket). Control: unconfined, the same calls reach the
+/// kernel.
+#[test]
+fn the_default_profile_refuses_what_dockers_refuses() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    std::fs::copy(support::probe_binary(), rootfs.path.join("probe")).unwrap();
+    assert_eq!(attempt(&rootfs, &[], "/probe"), DOCKER_PROFILE_ANSWERS);
+    let unfiltered = attempt(&rootfs, &["--security-opt", "seccomp=unconfined"], "/probe");
+    let refused =
+        ["personality(ADDR_NO_RANDOMIZE): EPERM", "socket(AF_VSOCK): EPERM", "keyctl: EPERM", "unnamed: EPERM"];
+    for refused in refused {
+        assert!(!unfiltered.contains(refused), "without a filter: {unfiltered}");
+    }
 }
 
 #[test]
@@ -109,4 +150,28 @@ fn no_host_file_descriptor_reaches_the_container() {
         let out = attempt(&rootfs, &["-w", &cwd], "pwd; ls / | head -3");
         assert!(!out.contains("bin\nboot") && !out.contains("container_info"), "fd {fd} led outside: {out}");
     }
+}
+
+/// `--security-opt seccomp=FILE`: a profile in Docker's format, resolved
+/// for the container's capabilities (here a rule that refuses mkdir to a
+/// container without CAP_SYS_ADMIN); a file that is not one is refused
+/// with its line and column.
+#[test]
+fn a_profile_file_in_dockers_format() {
+    let Some(rootfs) = Rootfs::new() else { return };
+    let profile = rootfs.path.with_extension("seccomp.json");
+    let rule = r#"{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                   "excludes": {"caps": ["CAP_SYS_ADMIN"]}}"#;
+    std::fs::write(&profile, format!(r#"{{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{rule}]}}"#)).unwrap();
+    let option = format!("seccomp={}", profile.display());
+    let script = "mkdir /made 2>&1 && echo made";
+    assert_eq!(
+        attempt(&rootfs, &["--security-opt", &option], script),
+        "mkdir: can't create directory '/made': Permission denied\n"
+    );
+    assert_eq!(attempt(&rootfs, &["--security-opt", &option, "--cap-add", "SYS_ADMIN"], script), "made\n");
+    std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_NOPE"}"#).unwrap();
+    let out = attempt(&rootfs, &["--security-opt", &option], "true");
+    assert!(out.contains("line 1, column") && out.contains("seccomp.json"), "{out}");
+    let _ = std::fs::remove_file(&profile);
 }

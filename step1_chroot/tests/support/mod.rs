@@ -136,6 +136,26 @@ pub fn escape_binary() -> PathBuf {
         .clone()
 }
 
+/// step 7's syscall probe (examples/syscall_probe.rs), built statically
+/// once per test binary, as the escape is.
+pub fn probe_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("syscall_probe-{}", std::process::id()));
+            let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+            let status = Command::new(rustc)
+                .args(["-O", "-C", "target-feature=+crt-static", "-o"])
+                .arg(&out)
+                .arg(workspace().join("step7_full_container/examples/syscall_probe.rs"))
+                .status()
+                .expect("cannot run rustc");
+            assert!(status.success(), "building the static syscall probe failed (needs libc6-dev)");
+            out
+        })
+        .clone()
+}
+
 /// A host file the container must not see, removed when dropped.
 pub struct Marker {
     pub path: PathBuf,

@@ -235,14 +235,15 @@ enum Command {
 pub fn main() {
     let cli = Cli::parse();
     narrate::init("step7", cli.debug);
+    if let Some(log) = &cli.log {
+        output::log_to(log, &cli.log_format);
+    }
     let result = run(&cli);
     if let Err(err) = &result {
         if output::is_closed_pipe(err) {
             output::closed_pipe();
         }
-        if let Some(log) = &cli.log {
-            output::log_error(log, &cli.log_format, err);
-        }
+        output::log_error(err);
     }
     process::exit_with(result);
 }

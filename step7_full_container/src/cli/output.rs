@@ -54,14 +54,31 @@ pub fn closed_pipe() -> ! {
     std::process::exit(128 + libc::SIGPIPE)
 }
 
-/// Engines (containerd's shim, conmon) read the runtime's errors from the
-/// file given with --log, as text or JSON lines.
-pub fn log_error(log: &Path, format: &str, err: &anyhow::Error) {
+/// The file given with --log and its format, "text" or "json".
+static LOG: std::sync::OnceLock<(std::path::PathBuf, String)> = std::sync::OnceLock::new();
+
+/// Engines (containerd's shim, conmon) read the runtime's errors and
+/// warnings from the file given with --log, as text or JSON lines: send
+/// them there too from now on.
+pub fn log_to(log: &Path, format: &str) {
+    let _ = LOG.set((log.to_path_buf(), format.to_string()));
+    step7::narrate::set_warning_hook(|message| append("warning", message));
+}
+
+/// The command failed: its error, for the log.
+pub fn log_error(err: &anyhow::Error) {
+    append("error", &format!("{err:#}"));
+}
+
+/// One line in the log, if there is one: `{"level", "msg", "time"}` as
+/// runc writes them, or "TIME step7: [warning: ]MESSAGE".
+fn append(level: &str, message: &str) {
+    let Some((log, format)) = LOG.get() else { return };
     let time = step7::oci::state::now_rfc3339();
-    let line = if format == "json" {
-        serde_json::json!({"level": "error", "msg": format!("{err:#}"), "time": time}).to_string()
-    } else {
-        format!("{time} step7: {err:#}")
+    let line = match (format.as_str(), level) {
+        ("json", _) => serde_json::json!({"level": level, "msg": message, "time": time}).to_string(),
+        (_, "warning") => format!("{time} step7: warning: {message}"),
+        _ => format!("{time} step7: {message}"),
     };
     if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
         let _ = file.write_all(format!("{line}\n").as_bytes());

@@ -5,7 +5,7 @@
 //! output as runc prints it (JSON for `state` and `features`, one PID per
 //! line for `ps`), so these stay runc's.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::Path;
 use step7::oci::create::{self, Options};
 use step7::oci::exec::{self, ProcessFlags};
@@ -30,9 +30,31 @@ pub fn state(root: &Path, id: &str) -> Result<i32> {
 // ANCHOR: run_container
 /// `run ID`: create and start; unless detached, wait for the container as
 /// its parent (passing signals on, as step 2's runtime does), then delete.
+/// A bundle that asks for a terminal without --console-socket gets this
+/// command as its terminal, as under runc (`runc spec`'s config.json
+/// does ask for one).
 pub fn run(options: &Options, detach: bool) -> Result<i32> {
+    let own_terminal = options.console_socket.is_none() && bundle::wants_terminal(options.bundle)?;
+    if own_terminal && detach {
+        anyhow::bail!(
+            "config.json: process.terminal is true: with --detach, pass --console-socket (nothing else would be the \
+             terminal), or set terminal to false"
+        );
+    }
     step7::init::block_signals()?;
-    let state = create::create(options)?;
+    let terminal = own_terminal.then(|| Terminal::listen(options.root, options.id)).transpose()?;
+    let options = Options { console_socket: terminal.as_ref().map(|t| t.socket.as_path()), ..*options };
+    let created = create::create(&options);
+    let master = match (&created, &terminal) {
+        (Ok(_), Some(terminal)) => Some(terminal.receive()),
+        _ => None,
+    };
+    // The terminal came, or never will: its socket may go.
+    if let Some(terminal) = &terminal {
+        terminal.remove();
+    }
+    let state = created?;
+    let master = master.transpose()?;
     if let Err(err) = lifecycle::start(options.root, options.id) {
         let _ = lifecycle::delete(options.root, options.id, true);
         return Err(err);
@@ -40,9 +62,44 @@ pub fn run(options: &Options, detach: bool) -> Result<i32> {
     if detach {
         return Ok(0);
     }
+    let screen = master.map(|master| (terminal::RawMode::enter(), terminal::proxy(master)));
     let code = step7::init::supervise(nix::unistd::Pid::from_raw(state.pid));
+    if let Some((raw, screen)) = screen {
+        let _ = screen.join();
+        drop(raw);
+    }
     lifecycle::delete(options.root, options.id, true)?;
     code
+}
+
+/// A console socket of this command's own, in the state root, for the
+/// time `create` takes to send the terminal; removed when dropped.
+struct Terminal {
+    socket: std::path::PathBuf,
+    listener: std::os::unix::net::UnixListener,
+}
+
+impl Terminal {
+    fn listen(root: &Path, id: &str) -> Result<Terminal> {
+        std::fs::create_dir_all(root).with_context(|| format!("cannot create the state root {}", root.display()))?;
+        let socket = root.join(format!(".console-{id}-{}.sock", std::process::id()));
+        let listener = step7::oci::console::listen(&socket)?;
+        Ok(Terminal { socket, listener })
+    }
+
+    fn receive(&self) -> Result<std::fs::File> {
+        step7::oci::console::receive(&self.listener)
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
 // ANCHOR_END: run_container
 

@@ -228,19 +228,29 @@ impl FromStr for Ulimit {
 }
 
 /// What `--security-opt` may turn off; everything is on by default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Security {
-    /// Docker's seccomp profile.
-    pub seccomp: bool,
+    pub seccomp: Seccomp,
     /// no_new_privs (installing a seccomp filter sets it too).
     pub no_new_privileges: bool,
     /// The masked and read-only paths of /proc and /sys.
     pub system_paths: bool,
 }
 
+/// Which seccomp profile the container gets.
+#[derive(Clone, Debug)]
+pub enum Seccomp {
+    /// Docker's default (`oci::security::seccomp::profile`).
+    Default,
+    /// `seccomp=FILE`: a profile in Docker's format.
+    Profile(Box<crate::oci::security::seccomp::Profile>),
+    /// `seccomp=unconfined`: none.
+    Unconfined,
+}
+
 impl Default for Security {
     fn default() -> Security {
-        Security { seccomp: true, no_new_privileges: true, system_paths: true }
+        Security { seccomp: Seccomp::Default, no_new_privileges: true, system_paths: true }
     }
 }
 
@@ -249,14 +259,22 @@ impl Security {
     pub fn parse(options: &[String]) -> Result<Security> {
         let mut security = Security::default();
         for option in options {
-            match option.replace(':', "=").as_str() {
-                "seccomp=unconfined" => security.seccomp = false,
-                "no-new-privileges" | "no-new-privileges=true" => security.no_new_privileges = true,
-                "no-new-privileges=false" => security.no_new_privileges = false,
-                "systempaths=unconfined" => security.system_paths = false,
+            // Docker accepts "seccomp:..." too.
+            let option = option.replacen(':', "=", 1);
+            match option.split_once('=') {
+                Some(("seccomp", "unconfined")) => security.seccomp = Seccomp::Unconfined,
+                Some(("seccomp", file)) => {
+                    let profile = crate::oci::security::seccomp::Profile::load(Path::new(file))
+                        .with_context(|| format!("--security-opt {option}"))?;
+                    security.seccomp = Seccomp::Profile(Box::new(profile));
+                }
+                None if option == "no-new-privileges" => security.no_new_privileges = true,
+                Some(("no-new-privileges", "true")) => security.no_new_privileges = true,
+                Some(("no-new-privileges", "false")) => security.no_new_privileges = false,
+                Some(("systempaths", "unconfined")) => security.system_paths = false,
                 _ => bail!(
-                    "unsupported --security-opt {option:?}: seccomp=unconfined, no-new-privileges[=true|false] \
-                     or systempaths=unconfined"
+                    "unsupported --security-opt {option:?}: seccomp=unconfined or seccomp=PROFILE.json, \
+                     no-new-privileges[=true|false], or systempaths=unconfined"
                 ),
             }
         }
@@ -329,8 +347,11 @@ mod tests {
             assert!(bad.parse::<Ulimit>().is_err(), "{bad}");
         }
         let security = Security::parse(&["seccomp:unconfined".into(), "no-new-privileges=false".into()]).unwrap();
-        assert_eq!(security, Security { seccomp: false, no_new_privileges: false, system_paths: true });
+        assert!(matches!(security.seccomp, Seccomp::Unconfined));
+        assert!(!security.no_new_privileges && security.system_paths);
         assert!(Security::parse(&["apparmor=x".into()]).is_err());
+        let err = Security::parse(&["seccomp=/no/such/profile.json".into()]).unwrap_err();
+        assert!(format!("{err:#}").contains("cannot read the seccomp profile /no/such/profile.json"), "{err:#}");
     }
 
     #[test]

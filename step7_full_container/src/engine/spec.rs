@@ -7,14 +7,15 @@
 //! network's /etc files join it when the network exists.
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, LinuxSeccomp, Spec};
 use serde_json::{json, Value};
 use std::path::Path;
 
-use super::options::{capabilities, RunOptions, Source};
+use super::options::{capabilities, RunOptions, Seccomp, Source};
 use super::root::Root;
 use crate::limits::CPU_PERIOD_US;
 use crate::oci::program::DEFAULT_PATH;
+use crate::oci::security::seccomp;
 
 // ANCHOR: build
 /// The Spec for container `hostname` of `options`, running on `root`.
@@ -31,8 +32,8 @@ pub fn build(options: &RunOptions, hostname: &str, root: &Root) -> Result<Spec> 
         );
     }
     config["linux"]["resources"] = resources(options);
-    if options.security.seccomp {
-        config["linux"]["seccomp"] = serde_json::to_value(crate::oci::security::seccomp::docker_default())?;
+    if let Some(profile) = seccomp(options)? {
+        config["linux"]["seccomp"] = serde_json::to_value(profile)?;
     }
     if !options.security.system_paths {
         config["linux"]["maskedPaths"] = json!([]);
@@ -120,6 +121,19 @@ fn set_env(env: &mut Vec<String>, variable: &str) {
     env.push(variable.to_string());
 }
 // ANCHOR_END: command_line
+
+// ANCHOR: seccomp
+/// The container's seccomp profile, resolved for its capabilities: the
+/// calls that need one the container was given are allowed to it.
+fn seccomp(options: &RunOptions) -> Result<Option<LinuxSeccomp>> {
+    let capabilities = capabilities(&options.cap_add, &options.cap_drop)?;
+    Ok(match &options.security.seccomp {
+        Seccomp::Default => Some(seccomp::docker_default(&capabilities)),
+        Seccomp::Profile(profile) => Some(profile.resolve(&seccomp::Container::here(&capabilities))?),
+        Seccomp::Unconfined => None,
+    })
+}
+// ANCHOR_END: seccomp
 
 /// `linux.resources`: step 6's limits in config.json's (cgroup v1) units.
 fn resources(options: &RunOptions) -> Value {

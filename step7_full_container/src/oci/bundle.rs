@@ -30,9 +30,12 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}: create one with `step7 spec`", path.display()))?;
-    let spec: Spec = serde_json::from_str(&text)
+    let mut spec: Spec = serde_json::from_str(&text)
         .map_err(|err| anyhow::anyhow!("{}: line {}, column {}: {err}", path.display(), err.line(), err.column()))?;
     let rootfs = check(&dir, &spec)?;
+    if let Some(process) = spec.process_mut() {
+        warn_unraisable_ambient(process);
+    }
     Ok(Bundle { dir, spec, rootfs })
 }
 // ANCHOR_END: load
@@ -86,6 +89,30 @@ fn check(dir: &Path, spec: &Spec) -> Result<PathBuf> {
         crate::warn!("config.json: {field} is not supported by this runtime yet, and ignored");
     }
     Ok(rootfs)
+}
+
+/// Whether the bundle in `dir` asks for a terminal (process.terminal),
+/// before it is loaded: `run` must know whether to be the terminal itself.
+pub fn wants_terminal(dir: &Path) -> Result<bool> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}: create one with `step7 spec`", path.display()))?;
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|err| anyhow::anyhow!("{}: line {}, column {}: {err}", path.display(), err.line(), err.column()))?;
+    Ok(config.pointer("/process/terminal") == Some(&serde_json::Value::Bool(true)))
+}
+
+/// Drop from process.capabilities.ambient what cannot be raised, and say
+/// so (also for `exec --process`).
+pub fn warn_unraisable_ambient(process: &mut oci_spec::runtime::Process) {
+    let dropped = super::security::capabilities::drop_unraisable_ambient(process);
+    if !dropped.is_empty() {
+        crate::warn!(
+            "config.json: process.capabilities.ambient: {} not in both permitted and inheritable, so not raised \
+             (capabilities(7)); add them to inheritable to have them",
+            dropped.join(", ")
+        );
+    }
 }
 
 // ANCHOR: default_spec

@@ -139,8 +139,10 @@ pub fn process_from(root: &Path, id: &str, flags: &ProcessFlags) -> Result<Proce
     if let Some(file) = file {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("cannot read --process {}", file.display()))?;
-        return serde_json::from_str(&text)
-            .map_err(|err| anyhow::anyhow!("--process {}: line {}: {err}", file.display(), err.line()));
+        let mut process: Process = serde_json::from_str(&text)
+            .map_err(|err| anyhow::anyhow!("--process {}: line {}: {err}", file.display(), err.line()))?;
+        super::bundle::warn_unraisable_ambient(&mut process);
+        return Ok(process);
     }
     if args.is_empty() {
         bail!("exec needs a command: step7 exec ID CMD [ARGS...], or --process FILE");

@@ -48,6 +48,7 @@ use crate::hierarchy::Hierarchies;
 use crate::process::{self, Lifetime};
 
 /// What `create` is asked to do: runc's flags.
+#[derive(Clone, Copy)]
 pub struct Options<'a> {
     /// The state root (`--root`).
     pub root: &'a Path,

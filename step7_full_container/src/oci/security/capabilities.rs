@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use caps::{CapSet, CapsHashSet};
-use oci_spec::runtime::LinuxCapabilities;
+use oci_spec::runtime::{LinuxCapabilities, Process};
 
 /// The capabilities named in one set of config.json.
 fn named(set: &Option<oci_spec::runtime::Capabilities>) -> Result<CapsHashSet> {
@@ -60,3 +60,27 @@ pub fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
     crate::narrate!("capset: {} effective capabilities", effective.len());
     Ok(())
 }
+
+// ANCHOR: raisable_ambient
+/// Take out of `process`'s ambient set what the kernel would refuse to
+/// raise: a capability must be both permitted and inheritable to be
+/// ambient (capabilities(7), "Ambient capability set"). `runc spec` writes
+/// an ambient set without an inheritable one, and runc runs it, without
+/// them; so does step 7, saying which it left out.
+pub fn drop_unraisable_ambient(process: &mut Process) -> Vec<String> {
+    let Some(mut capabilities) = process.capabilities().clone() else { return Vec::new() };
+    let Some(ambient) = capabilities.ambient().clone() else { return Vec::new() };
+    let listed = |set: &Option<oci_spec::runtime::Capabilities>, cap: &oci_spec::runtime::Capability| {
+        set.as_ref().is_some_and(|s| s.contains(cap))
+    };
+    let (kept, dropped): (Vec<_>, Vec<_>) = ambient
+        .iter()
+        .copied()
+        .partition(|cap| listed(capabilities.permitted(), cap) && listed(capabilities.inheritable(), cap));
+    capabilities.set_ambient(Some(kept.into_iter().collect()));
+    process.set_capabilities(Some(capabilities));
+    let mut names: Vec<String> = dropped.iter().map(|cap| format!("CAP_{cap}")).collect();
+    names.sort();
+    names
+}
+// ANCHOR_END: raisable_ambient

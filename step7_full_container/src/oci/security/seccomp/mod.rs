@@ -37,33 +37,39 @@
 //! ## Why a container runtime installs one
 //!
 //! Every container shares the host's kernel, and each system call is a way
-//! into it. Docker's default profile refuses the calls that act on the whole
-//! machine and are not namespaced (the clock, kernel modules, swap, reboot,
-//! the keyring), that make or enter namespaces (the first step of many
-//! escapes), or that opened kernel bugs more often than containers need them
-//! (bpf, userfaultfd, perf_event_open, io_uring). Capabilities already stop
-//! most of these; seccomp is a second wall, built so that a bug in the
-//! kernel's permission check behind a call cannot matter: the call is never
-//! made.
+//! into it. Docker's default profile allows the calls ordinary programs
+//! make and refuses the rest: what acts on the whole machine and is not
+//! namespaced (the clocks, kernel modules, swap, reboot, the keyring), what
+//! makes, enters or rearranges namespaces and mounts (the first step of
+//! many escapes), and what has opened kernel bugs more often than
+//! containers need it (bpf, userfaultfd, perf_event_open). Capabilities
+//! already stop most of these; seccomp is a second wall, built so that a bug
+//! in the kernel's permission check behind a call cannot matter: the call is
+//! never made. It refuses *by default*: a call the kernel adds later is
+//! refused until the profile names it.
 //!
 //! The OCI bundle carries the filter as `linux.seccomp` in config.json, in
 //! libseccomp's vocabulary (`SCMP_ACT_ERRNO`, `SCMP_CMP_MASKED_EQ`, ...).
 //! [`install`] compiles it with the seccompiler crate (no libseccomp) and
-//! installs it; [`docker_default`] is the profile used when the bundle has
-//! none.
+//! installs it. [`docker_default`] is the profile a docker-like container
+//! gets ([`profile`], the table; [`docker`], Docker's profile format,
+//! whose conditions on capabilities, architectures and kernels are resolved
+//! for one container before anything is compiled).
 //!
 //! Read: seccomp(2), the OCI runtime spec's config-linux.md ("Seccomp"),
 //! seccomp_rule_add(3) for the vocabulary. Out of scope here:
 //! `SCMP_ACT_NOTIFY`, where a supervisor answers calls on the container's
-//! behalf (seccomp_unotify(2)).
+//! behalf (seccomp_unotify(2)), and 32-bit programs: the filter is built
+//! for the host's ABI only, where Docker's also covers x86 on x86_64.
 
-mod profile;
+pub mod docker;
+pub mod profile;
 mod syscalls;
 #[cfg(test)]
 mod tests;
 
-pub use profile::docker_default;
-use syscalls::syscall_number;
+pub use docker::{Container, Profile};
+use syscalls::{highest_known, syscall_number};
 
 use std::collections::BTreeMap;
 use std::env::consts::ARCH;
@@ -74,6 +80,16 @@ use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, Linux
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
 };
+
+// ANCHOR: docker_default
+/// Docker's default profile, for a container with `capabilities` on this
+/// host.
+pub fn docker_default(capabilities: &[String]) -> LinuxSeccomp {
+    profile::docker_profile()
+        .resolve(&Container::here(capabilities))
+        .expect("the built-in profile has no bad condition")
+}
+// ANCHOR_END: docker_default
 
 // ANCHOR: install
 /// Compile `profile` and install it on the calling thread, for good. Called
@@ -233,7 +249,10 @@ fn compile(profile: &LinuxSeccomp) -> Result<Vec<Filter>> {
         filters.push(Filter::new(rules, action, SeccompAction::Allow, arch)?);
     }
     if default_action != SeccompAction::Allow {
-        filters.push(Filter::new(named, SeccompAction::Allow, default_action, arch)?);
+        filters.push(Filter::new(named, SeccompAction::Allow, default_action.clone(), arch)?);
+    }
+    if let SeccompAction::Errno(_) = default_action {
+        filters.push(future_guard(highest_known()));
     }
     Ok(filters)
 }
@@ -360,6 +379,51 @@ fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<(usize, SeccompCondit
     Ok((index, condition))
 }
 // ANCHOR_END: conditions
+
+// ANCHOR: future_guard
+/// A call newer than this runtime (numbered above every call it knows)
+/// fails with ENOSYS, "no such call", not with the profile's errno: that is
+/// what an older kernel answers, and what makes a C library fall back to
+/// the older call it used before (glibc does, for clone3 and faccessat2).
+/// An EPERM would break the program instead. runc does the same (its
+/// libcontainer/seccomp/patchbpf). Installed after the default filter,
+/// whose errno it must win over: of two answers of the same kind the
+/// kernel keeps the one of the filter installed last.
+fn future_guard(highest: i64) -> Filter {
+    use seccompiler::sock_filter;
+    // Offsets in struct seccomp_data, and the native ABI.
+    const NR: u32 = 0;
+    const ARCH_FIELD: u32 = 4;
+    #[cfg(target_arch = "x86_64")]
+    const NATIVE: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const NATIVE: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const NATIVE: u32 = 0;
+    let load =
+        |offset| sock_filter { code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, jt: 0, jf: 0, k: offset };
+    let jump = |op: u32, k, jt, jf| sock_filter { code: (libc::BPF_JMP | op | libc::BPF_K) as u16, jt, jf, k };
+    let ret = |k| sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k };
+    let program = vec![
+        load(ARCH_FIELD),
+        // Another ABI: not ours to judge here.
+        jump(libc::BPF_JEQ, NATIVE, 0, 3),
+        load(NR),
+        // Above the highest known (the x32 bit included: x32 calls get
+        // ENOSYS from the x32 guard too).
+        jump(libc::BPF_JGT, highest as u32, 0, 1),
+        ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        ret(libc::SECCOMP_RET_ALLOW),
+    ];
+    Filter {
+        match_action: SeccompAction::Errno(libc::ENOSYS as u32),
+        mismatch_action: SeccompAction::Allow,
+        rules: BTreeMap::new(),
+        scope: Some("calls newer than this runtime"),
+        program,
+    }
+}
+// ANCHOR_END: future_guard
 
 // ANCHOR: x32_guard
 /// x32 is a third ABI of x86_64 kernels: 64-bit registers, 32-bit pointers.

@@ -1,12 +1,32 @@
 //! The compiler against hand-written expectations, and filters installed
 //! in a forked child to see what the kernel does with them.
 
-use super::profile::{seccomp_arg, syscall_rule, CLONE_NAMESPACE_FLAGS};
+use super::profile::{arg as seccomp_arg, CLONE_NAMESPACE_FLAGS};
 use super::*;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::LinuxSyscall;
 use LinuxSeccompAction::*;
+
+fn syscall_rule(
+    names: &[&str],
+    action: LinuxSeccompAction,
+    errno_ret: Option<u32>,
+    args: Vec<LinuxSeccompArg>,
+) -> LinuxSyscall {
+    let mut rule = LinuxSyscall::default();
+    rule.set_names(names.iter().map(|name| name.to_string()).collect())
+        .set_action(action)
+        .set_errno_ret(errno_ret)
+        .set_args(if args.is_empty() { None } else { Some(args) });
+    rule
+}
+
+/// Some of Docker's capabilities, none that opens a call of the profile
+/// but CAP_SYS_CHROOT's chroot.
+fn docker_caps() -> Vec<String> {
+    ["CAP_CHOWN", "CAP_SETUID", "CAP_SYS_CHROOT", "CAP_NET_RAW"].map(String::from).to_vec()
+}
 
 fn profile(default: LinuxSeccompAction, syscalls: Vec<LinuxSyscall>) -> LinuxSeccomp {
     let mut profile = LinuxSeccomp::default();
@@ -22,12 +42,18 @@ fn cond(index: u8, op: SeccompCmpOp, value: u64) -> SeccompCondition {
     SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value).unwrap()
 }
 
-/// The filters built, without the x32 guard (checked to come first).
+/// The filters built, without the x32 guard (checked to come first) and
+/// the guard for calls newer than the runtime (checked to come last when
+/// the default is an errno).
 fn compiled(profile: &LinuxSeccomp) -> Vec<Filter> {
     let mut filters = compile(profile).unwrap();
     if cfg!(target_arch = "x86_64") && !filters.is_empty() {
         let guard = filters.remove(0);
         assert_eq!(guard.scope, Some("x32 syscalls"), "first filter: {guard}");
+    }
+    if profile.default_action() == ScmpActErrno {
+        let guard = filters.pop().unwrap();
+        assert_eq!(guard.scope, Some("calls newer than this runtime"), "last filter: {guard}");
     }
     filters
 }
@@ -84,26 +110,133 @@ fn one_filter_per_action_then_the_default_filter() {
 }
 
 #[test]
-fn docker_default_compiles_to_two_errno_filters_and_no_default_filter() {
-    let filters = compiled(&docker_default());
+fn docker_default_refuses_by_default() {
+    let filters = compiled(&docker_default(&docker_caps()));
     let actions: Vec<_> = summary(&filters).into_iter().map(|(matched, mismatched, _)| (matched, mismatched)).collect();
+    // clone3's ENOSYS, then the default: allowed if named, else EPERM.
     assert_eq!(
         actions,
-        vec![(SeccompAction::Errno(38), SeccompAction::Allow), (SeccompAction::Errno(1), SeccompAction::Allow),]
+        vec![(SeccompAction::Errno(38), SeccompAction::Allow), (SeccompAction::Allow, SeccompAction::Errno(1))]
     );
     assert!(filters[0].rules[&libc::SYS_clone3].is_empty());
-    let eperm = &filters[1].rules;
-    assert!(eperm[&libc::SYS_keyctl].is_empty());
-    assert!(eperm[&libc::SYS_unshare].is_empty());
-    assert!(!eperm.contains_key(&libc::SYS_getpid));
-    let clone: Vec<_> = CLONE_NAMESPACE_FLAGS
+    let allowed = &filters[1].rules;
+    assert!(allowed[&libc::SYS_getpid].is_empty(), "getpid, unconditionally");
+    for refused in [libc::SYS_keyctl, libc::SYS_unshare, libc::SYS_mount, libc::SYS_bpf, libc::SYS_pidfd_getfd] {
+        assert!(!allowed.contains_key(&refused), "{refused} is allowed");
+    }
+    let personality: Vec<_> = [0u64, 8, 0x20000, 0x20008, 0xffff_ffff]
         .iter()
-        .map(|&flag| {
-            let flag = flag as u64;
-            SeccompRule::new(vec![cond(0, SeccompCmpOp::MaskedEq(flag), flag)]).unwrap()
-        })
+        .map(|&value| SeccompRule::new(vec![cond(0, SeccompCmpOp::Eq, value)]).unwrap())
         .collect();
-    assert_eq!(eperm[&libc::SYS_clone], clone);
+    assert_eq!(allowed[&libc::SYS_personality], personality);
+    assert_eq!(allowed[&libc::SYS_socket], vec![SeccompRule::new(vec![cond(0, SeccompCmpOp::Ne, 40)]).unwrap()]);
+    let clone = SeccompRule::new(vec![cond(0, SeccompCmpOp::MaskedEq(CLONE_NAMESPACE_FLAGS), 0)]).unwrap();
+    assert_eq!(allowed[&libc::SYS_clone], vec![clone]);
+}
+
+#[test]
+fn capabilities_open_their_calls() {
+    let mut caps = docker_caps();
+    caps.push("CAP_SYS_ADMIN".into());
+    let filters = compiled(&docker_default(&caps));
+    // No ENOSYS for clone3, and no conditions on clone.
+    assert_eq!(filters.len(), 1);
+    let allowed = &filters[0].rules;
+    for call in [libc::SYS_mount, libc::SYS_unshare, libc::SYS_setns, libc::SYS_clone3, libc::SYS_clone] {
+        assert!(allowed[&call].is_empty(), "{call} should be allowed without conditions");
+    }
+    assert!(!allowed.contains_key(&libc::SYS_reboot), "CAP_SYS_BOOT was not given");
+    let profile = profile::docker_profile();
+    let old_kernel = Container { capabilities: &caps, arch: "amd64", kernel: (4, 4) };
+    let names: Vec<String> =
+        profile.resolve(&old_kernel).unwrap().syscalls().iter().flatten().flat_map(|s| s.names().clone()).collect();
+    assert!(!names.contains(&"process_vm_readv".to_string()), "ptrace's rule is for kernels from 4.8");
+    assert!(names.contains(&"arch_prctl".to_string()));
+    let arm = Container { capabilities: &caps, arch: "arm64", kernel: (6, 1) };
+    let names: Vec<String> =
+        profile.resolve(&arm).unwrap().syscalls().iter().flatten().flat_map(|s| s.names().clone()).collect();
+    assert!(!names.contains(&"arch_prctl".to_string()) && names.contains(&"set_tls".to_string()));
+}
+
+/// Every call the table names exists on this host, but for those of
+/// other ABIs (the 32-bit `chown32`, `socketcall`, ...): a name the
+/// syscall table lacks would be refused by mistake.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn every_allowed_call_is_known_on_x86_64() {
+    let absent_on_x86_64 = [
+        "chown32",
+        "fadvise64_64",
+        "fcntl64",
+        "fchown32",
+        "fstat64",
+        "fstatat64",
+        "fstatfs64",
+        "ftruncate64",
+        "lchown32",
+        "_llseek",
+        "lstat64",
+        "mmap2",
+        "sendfile64",
+        "stat64",
+        "statfs64",
+        "truncate64",
+        "utimensat_time64",
+        "getegid32",
+        "geteuid32",
+        "getgid32",
+        "getgroups32",
+        "getresgid32",
+        "getresuid32",
+        "getuid32",
+        "setfsgid32",
+        "setfsuid32",
+        "setgid32",
+        "setgroups32",
+        "setregid32",
+        "setresgid32",
+        "setresuid32",
+        "setreuid32",
+        "setuid32",
+        "ugetrlimit",
+        "waitpid",
+        "rt_sigtimedwait_time64",
+        "sigprocmask",
+        "sigreturn",
+        "signalfd",
+        "clock_adjtime64",
+        "clock_getres_time64",
+        "clock_gettime64",
+        "clock_nanosleep_time64",
+        "timer_gettime64",
+        "timer_settime64",
+        "timerfd_gettime64",
+        "timerfd_settime64",
+        "futex_time64",
+        "_newselect",
+        "ppoll_time64",
+        "pselect6_time64",
+        "io_pgetevents_time64",
+        "recv",
+        "recvmmsg_time64",
+        "send",
+        "socketcall",
+        "ipc",
+        "mq_timedreceive_time64",
+        "mq_timedsend_time64",
+        "semtimedop_time64",
+        "sched_rr_get_interval_time64",
+        "epoll_ctl_old",
+        "epoll_wait_old",
+        "get_thread_area",
+        "set_thread_area",
+    ];
+    let missing: Vec<&str> = profile::ALLOWED
+        .concat()
+        .into_iter()
+        .filter(|name| syscall_number(name).is_none() && !absent_on_x86_64.contains(name))
+        .collect();
+    assert!(missing.is_empty(), "not in the syscall table: {missing:?}");
 }
 
 #[test]
@@ -209,34 +342,19 @@ fn actions_map_to_seccompiler_actions() {
 
 #[test]
 fn docker_default_serialises_to_the_oci_schema() {
-    let json = serde_json::to_value(docker_default()).unwrap();
-    assert_eq!(json["defaultAction"], "SCMP_ACT_ALLOW");
+    let json = serde_json::to_value(docker_default(&docker_caps())).unwrap();
+    assert_eq!(json["defaultAction"], "SCMP_ACT_ERRNO");
+    assert_eq!(json["defaultErrnoRet"], libc::EPERM);
     #[cfg(target_arch = "x86_64")]
     assert_eq!(json["architectures"], serde_json::json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]));
     let syscalls = json["syscalls"].as_array().unwrap();
-    let blocked = &syscalls[0];
-    assert_eq!(blocked["action"], "SCMP_ACT_ERRNO");
-    assert_eq!(blocked["errnoRet"], libc::EPERM);
-    for name in ["keyctl", "unshare", "mount", "ptrace", "bpf", "setns"] {
-        assert!(blocked["names"].as_array().unwrap().contains(&name.into()));
-    }
-    let clone: Vec<_> = syscalls.iter().filter(|s| s["names"] == serde_json::json!(["clone"])).collect();
-    assert_eq!(clone.len(), 7);
-    assert_eq!(
-        clone[3]["args"],
-        serde_json::json!([{
-            "index": 0,
-            "value": libc::CLONE_NEWUSER,
-            "valueTwo": libc::CLONE_NEWUSER,
-            "op": "SCMP_CMP_MASKED_EQ",
-        }])
-    );
+    assert_eq!(syscalls[0]["action"], "SCMP_ACT_ALLOW");
+    assert!(syscalls[0]["names"].as_array().unwrap().contains(&"read".into()));
     let clone3 = syscalls.last().unwrap();
     assert_eq!(clone3["names"], serde_json::json!(["clone3"]));
     assert_eq!(clone3["errnoRet"], libc::ENOSYS);
-
     let back: LinuxSeccomp = serde_json::from_value(json).unwrap();
-    assert_eq!(back, docker_default());
+    assert_eq!(back, docker_default(&docker_caps()));
 }
 
 fn errno() -> i32 {
@@ -275,6 +393,10 @@ const GETPID: i32 = 1 << 2;
 const CLONE_NEWUTS: i32 = 1 << 3;
 const CLONE_PLAIN: i32 = 1 << 4;
 const CLONE3: i32 = 1 << 5;
+const PERSONALITY: i32 = 1 << 6;
+const VSOCK: i32 = 1 << 8;
+const UNNAMED: i32 = 1 << 9;
+const FUTURE: i32 = 1 << 10;
 
 /// The calls, under docker_default(); a bit for each that went wrong.
 fn docker_default_checks() -> i32 {
@@ -313,12 +435,28 @@ fn docker_default_checks() -> i32 {
     if r != -1 || errno() != libc::ENOSYS {
         wrong |= CLONE3;
     }
+    // personality: asking (0xffffffff) is allowed, ADDR_NO_RANDOMIZE is not.
+    let asked = unsafe { libc::personality(0xffff_ffff) };
+    if asked == -1 || unsafe { libc::personality(0x0040000) } != -1 || errno() != libc::EPERM {
+        wrong |= PERSONALITY;
+    }
+    if unsafe { libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM, 0) } != -1 || errno() != libc::EPERM {
+        wrong |= VSOCK;
+    }
+    // A call the table does not name (userfaultfd) is refused, not made.
+    if unsafe { libc::syscall(libc::SYS_userfaultfd, 0) } != -1 || errno() != libc::EPERM {
+        wrong |= UNNAMED;
+    }
+    // A call numbered above every known one: "no such call".
+    if unsafe { libc::syscall(super::syscalls::highest_known() + 1) } != -1 || errno() != libc::ENOSYS {
+        wrong |= FUTURE;
+    }
     wrong
 }
 
 #[test]
 fn docker_default_refuses_keyctl_and_namespaces_in_a_real_process() {
-    let filters = compile(&docker_default()).unwrap();
+    let filters = compile(&docker_default(&docker_caps())).unwrap();
     let wrong = in_filtered_child(&filters, docker_default_checks).unwrap();
     let names = [
         (KEYCTL, "keyctl was not EPERM"),
@@ -327,6 +465,10 @@ fn docker_default_refuses_keyctl_and_namespaces_in_a_real_process() {
         (CLONE_NEWUTS, "clone(CLONE_NEWUTS) was not EPERM"),
         (CLONE_PLAIN, "clone without namespace flags failed"),
         (CLONE3, "clone3 was not ENOSYS"),
+        (PERSONALITY, "personality: asking failed, or ADDR_NO_RANDOMIZE was not EPERM"),
+        (VSOCK, "socket(AF_VSOCK) was not EPERM"),
+        (UNNAMED, "userfaultfd, named nowhere, was not EPERM"),
+        (FUTURE, "a call newer than the runtime was not ENOSYS"),
         (1 << 7, "the filters could not be installed"),
     ];
     let failures: Vec<_> = names.iter().filter(|(bit, _)| wrong & bit != 0).map(|(_, what)| *what).collect();
