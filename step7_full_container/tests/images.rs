@@ -7,6 +7,10 @@
 mod support;
 #[path = "images/world.rs"]
 mod world;
+// Hostile images against the store itself: its permissions, refused
+// layers, decompression bombs.
+#[path = "images/store_safety.rs"]
+mod store_safety;
 
 use serde_json::json;
 
@@ -153,8 +157,9 @@ fn two_containers_share_layers_but_not_writes() {
 }
 
 /// A blob corrupted in the registry: the pull fails, says why, and stores
-/// neither the blob nor a layer nor the image's name. A layer whose
-/// content is not the diff_id the config promises is refused too.
+/// neither the blob nor the config that came before it, nor a layer, nor
+/// the image's name. A layer whose content is not the diff_id the config
+/// promises is refused too, and leaves nothing either.
 #[test]
 fn corrupt_content_is_refused_and_nothing_stored() {
     let Some(mut world) = World::new() else { return };
@@ -176,7 +181,7 @@ fn corrupt_content_is_refused_and_nothing_stored() {
     assert!(stderr(&out).contains("corrupt or tampered with"), "{}", stderr(&out));
     assert_eq!(world.stored("layers/sha256"), Vec::<String>::new());
     assert_eq!(world.stored("tmp"), Vec::<String>::new());
-    assert!(!world.store().join("blobs/sha256").join(&manifest["layers"][0]["digest"].as_str().unwrap()[7..]).exists());
+    assert_eq!(world.stored("blobs/sha256"), Vec::<String>::new());
     assert_eq!(stdout(&world.step7(&["images"])).lines().count(), 1, "an image was recorded");
 
     // A valid blob, but not the layer the config names.
@@ -191,6 +196,7 @@ fn corrupt_content_is_refused_and_nothing_stored() {
     assert!(stderr(&out).contains("but the image config says"), "{}", stderr(&out));
     assert_eq!(world.stored("layers/sha256"), Vec::<String>::new());
     assert_eq!(world.stored("tmp"), Vec::<String>::new());
+    assert_eq!(world.stored("blobs/sha256"), Vec::<String>::new());
 }
 
 // ANCHOR: hostile_test
@@ -382,14 +388,22 @@ fn a_rootless_user_pulls_and_runs_an_image() {
     };
     let out = as_user(&["pull", &image]);
     assert!(stderr(&out).contains("1 device nodes skipped (rootless)"), "{}", stderr(&out));
-    let out = as_user(&["run", &image]);
+    // The user's store is the user's alone, as root's is root's.
     let user_store = home.join("step7");
+    let open: Vec<String> = ["", "blobs", "layers", "containers", "tmp"]
+        .iter()
+        .map(|sub| user_store.join(sub))
+        .filter(|dir| std::os::unix::fs::PermissionsExt::mode(&dir.metadata().unwrap().permissions()) & 0o077 != 0)
+        .map(|dir| dir.display().to_string())
+        .collect();
+    let out = as_user(&["run", &image]);
     let left = std::fs::read_dir(user_store.join("containers")).map(|d| d.count()).unwrap_or(0);
     let rmi = as_user(&["rmi", &image]);
     if created {
         let _ = Command::new("userdel").arg(USER).output();
     }
     assert_eq!(stdout(&out), "0\n0\n1\n0\n", "{}", stderr(&out));
+    assert_eq!(open, Vec::<String>::new(), "open to other users");
     assert_eq!(left, 0, "a container root left in the user's store");
     assert_code(&rmi, 0);
 }

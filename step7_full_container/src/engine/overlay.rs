@@ -9,6 +9,7 @@
 //! `workdir` is overlayfs's scratch space (same filesystem as upperdir).
 //!
 //! ```text
+//! containers/<id>/        0700, as the whole store: nobody else's way in
 //! containers/<id>/upper   the container's changes
 //! containers/<id>/work
 //! containers/<id>/rootfs  the overlay mount: root.path of its config
@@ -24,7 +25,7 @@ use anyhow::{bail, Context, Result};
 use nix::mount::{MntFlags, MsFlags};
 use std::path::{Path, PathBuf};
 
-use step7_image::store::{remove_all, Store};
+use step7_image::store::{make_dir, remove_all, Store};
 use step7_image::tree::Tree;
 
 // ANCHOR: prepare
@@ -44,9 +45,17 @@ pub fn prepare(store: &Store, id: &str, layers: &[String], state: &Path) -> Resu
         }
         remove(&dir)?;
     }
+    // 0700: upper/ gets what the container writes, setuid programs and
+    // device nodes included (the store's other directories are 0700 too).
+    make_dir(&dir, 0o700).with_context(|| format!("cannot make {} (is the store writable?)", dir.display()))?;
     let made = (|| -> std::io::Result<()> {
-        for sub in ["upper", "work", "rootfs"] {
-            std::fs::create_dir_all(dir.join(sub))?;
+        // But 0755 below: overlayfs shows upper's owner and mode as the
+        // container's `/`, and the copy makes rootfs `/` itself; 0700 and
+        // a user other than root inside could look up nothing. The 0700
+        // above guards only the host's path, which the container's
+        // processes never take: their root is the mount itself.
+        for (sub, mode) in [("upper", 0o755), ("work", 0o700), ("rootfs", 0o755)] {
+            make_dir(&dir.join(sub), mode)?;
         }
         // What collection must not take while this container lives.
         std::fs::write(dir.join("layers.json"), serde_json::to_vec(layers)?)?;

@@ -96,6 +96,12 @@ pub enum Entry<'a> {
     Dir(&'a str),
     Symlink(&'a str, &'a str),
     HardLink(&'a str, &'a str),
+    /// A device node anyone may open (mode 0666): Block or Char, major,
+    /// minor.
+    Device(&'a str, tar::EntryType, u32, u32),
+    /// A file of these bytes with this mode, owned by root (a setuid
+    /// program).
+    Program(&'a str, &'a [u8], u32),
 }
 
 /// An OCI image layout written by hand, so that layers can hold exactly
@@ -133,6 +139,8 @@ impl Layout {
                 Entry::Dir(name) => (name, tar::EntryType::Directory, None, b""),
                 Entry::Symlink(name, target) => (name, tar::EntryType::Symlink, Some(target), b""),
                 Entry::HardLink(name, target) => (name, tar::EntryType::Link, Some(target), b""),
+                Entry::Device(name, kind, ..) => (name, *kind, None, b""),
+                Entry::Program(name, bytes, _) => (name, tar::EntryType::Regular, None, bytes),
             };
             header.set_entry_type(kind);
             header.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
@@ -140,6 +148,14 @@ impl Layout {
             if let Entry::Owned(_, uid, mode) = entry {
                 header.set_uid(*uid);
                 header.set_gid(*uid);
+                header.set_mode(*mode);
+            }
+            if let Entry::Device(_, _, major, minor) = entry {
+                header.set_device_major(*major).unwrap();
+                header.set_device_minor(*minor).unwrap();
+                header.set_mode(0o666);
+            }
+            if let Entry::Program(_, _, mode) = entry {
                 header.set_mode(*mode);
             }
             // Raw names: the tar crate's set_path would refuse `..`.

@@ -78,10 +78,9 @@ pub fn add(store: &Store, name: &str, source: &Path) -> Result<NamedLayer> {
     let (diff_id, _) = match unpack_blob(store, &blob, None) {
         Ok(unpacked) => unpacked,
         Err(err) => {
-            // The archive is of no use: not kept until the next prune.
-            if !store.named_layers().values().any(|l| l.blob == blob) {
-                let _ = std::fs::remove_file(store.blob(&blob)?);
-            }
+            // The archive is of no use: not kept until the next prune
+            // (unless a named layer or an image has the same).
+            let _ = store.discard(std::slice::from_ref(&blob), &[]);
             return Err(err);
         }
     };

@@ -6,7 +6,8 @@
 //! registry serves these as blobs over HTTP ([`registry`]); [`pull`]
 //! fetches and checks them into a content-addressed [`store`], unpacking
 //! each layer into a directory of its own ([`unpack`], through [`tree`],
-//! which keeps hostile archives inside). To run, the engine of step 7
+//! which keeps hostile archives inside, and [`space`], which stops one
+//! that would fill the disk). To run, the engine of step 7
 //! stacks the layer directories into the container's root with overlayfs;
 //! the config ([`Defaults`]) becomes the defaults of the docker-like
 //! `run`'s Spec. [`layer`] lets you make layers by hand.
@@ -25,6 +26,7 @@ pub mod platform;
 pub mod pull;
 pub mod reference;
 pub mod registry;
+pub mod space;
 pub mod store;
 pub mod tree;
 pub mod unpack;

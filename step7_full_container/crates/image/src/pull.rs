@@ -8,6 +8,9 @@
 //!    streams in; each layer is unpacked into a directory of its own
 //!    unless present, its uncompressed sha256 checked against the diff_id.
 //! 4. Only then is the name recorded in images.json.
+//!
+//! A pull that fails (a blob corrupt, a layer refused) takes back what it
+//! stored that nothing else uses: a refused image leaves nothing.
 
 use anyhow::{bail, Context, Result};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
@@ -67,60 +70,86 @@ pub fn pull(store: &Store, text: &str, options: &PullOptions, progress: &dyn Pro
     let manifest =
         ImageManifest::from_reader(&fetched.bytes[..]).context("the registry sent a manifest step7 cannot read")?;
 
-    // The config: small, read whole, checked like every blob.
-    let config_digest = manifest.config().digest().to_string();
-    if !store.blob(&config_digest)?.exists() {
-        let (body, _) = registry.blob(&config_digest)?;
-        store.put_blob(&config_digest, body)?;
-    }
-    let config = ImageConfiguration::from_reader(&store.read_blob(&config_digest)?[..])
-        .context("the image config is malformed")?;
-    let platform = check_platform(&config, platform, options.platform.is_some(), progress)?;
-    let diff_ids = config.rootfs().diff_ids().clone();
-    if diff_ids.len() != manifest.layers().len() {
-        bail!(
-            "the image is inconsistent: {} layers in the manifest, {} in the config",
-            manifest.layers().len(),
-            diff_ids.len()
-        );
-    }
-
-    let mut size = 0;
-    for (layer, diff_id) in manifest.layers().iter().zip(&diff_ids) {
-        let digest = layer.digest().to_string();
-        size += layer.size();
-        let short = &digest[7..19];
-        if store.layer(diff_id)?.exists() {
-            progress.note(&format!("layer {short}: already here"));
-            continue;
+    let stored = (|| {
+        // The config: small, read whole, checked like every blob.
+        let config_digest = manifest.config().digest().to_string();
+        if !store.blob(&config_digest)?.exists() {
+            let (body, _) = registry.blob(&config_digest)?;
+            store.put_blob(&config_digest, body)?;
         }
-        if !store.blob(&digest)?.exists() {
-            let (body, length) = registry.blob(&digest)?;
-            let body = progress.track(Box::new(body), short, length.or(Some(layer.size())));
-            store.put_blob(&digest, body)?;
+        let config = ImageConfiguration::from_reader(&store.read_blob(&config_digest)?[..])
+            .context("the image config is malformed")?;
+        let platform = check_platform(&config, platform, options.platform.is_some(), progress)?;
+        let diff_ids = config.rootfs().diff_ids().clone();
+        if diff_ids.len() != manifest.layers().len() {
+            bail!(
+                "the image is inconsistent: {} layers in the manifest, {} in the config",
+                manifest.layers().len(),
+                diff_ids.len()
+            );
         }
-        let (_, skipped) = crate::layer::unpack_blob(store, &digest, Some(diff_id))?;
-        let note = if skipped > 0 { format!(", {skipped} device nodes skipped (rootless)") } else { String::new() };
-        progress.note(&format!("layer {short}: {} unpacked{note}", human(layer.size())));
-    }
 
-    // Last: the name. Until here, an interrupted pull named nothing.
-    store.put_blob(&fetched.digest, &fetched.bytes[..])?;
-    let name = reference.to_string();
-    let record = ImageRecord {
-        manifest: fetched.digest.clone(),
-        config: config_digest,
-        layers: manifest.layers().iter().map(|l| l.digest().to_string()).collect(),
-        diff_ids,
-        size,
-        platform: platform.to_string(),
-        pulled: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-    };
-    store.update_images(|images| {
-        images.insert(name.clone(), record);
-    })?;
-    progress.note(&format!("digest: {}", fetched.digest));
-    Ok(name)
+        let mut size = 0;
+        for (layer, diff_id) in manifest.layers().iter().zip(&diff_ids) {
+            let digest = layer.digest().to_string();
+            size += layer.size();
+            let short = &digest[7..19];
+            if store.layer(diff_id)?.exists() {
+                progress.note(&format!("layer {short}: already here"));
+                continue;
+            }
+            if !store.blob(&digest)?.exists() {
+                let (body, length) = registry.blob(&digest)?;
+                let body = progress.track(Box::new(body), short, length.or(Some(layer.size())));
+                store.put_blob(&digest, body)?;
+            }
+            let (_, skipped) = crate::layer::unpack_blob(store, &digest, Some(diff_id))?;
+            let note = if skipped > 0 { format!(", {skipped} device nodes skipped (rootless)") } else { String::new() };
+            progress.note(&format!("layer {short}: {} unpacked{note}", human(layer.size())));
+        }
+
+        // Last: the name. Until here, an interrupted pull named nothing.
+        store.put_blob(&fetched.digest, &fetched.bytes[..])?;
+        let name = reference.to_string();
+        let record = ImageRecord {
+            manifest: fetched.digest.clone(),
+            config: config_digest,
+            layers: manifest.layers().iter().map(|l| l.digest().to_string()).collect(),
+            diff_ids,
+            size,
+            platform: platform.to_string(),
+            pulled: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        };
+        store.update_images(|images| {
+            images.insert(name.clone(), record);
+        })?;
+        progress.note(&format!("digest: {}", fetched.digest));
+        Ok(name)
+    })();
+    if stored.is_err() {
+        take_back(store, &fetched.digest, &manifest, progress);
+    }
+    stored
+}
+
+/// After a failed pull: remove the blobs of the manifest and the layers
+/// of its config that this pull stored, or that nothing uses anyway
+/// (the store checks that nothing does).
+fn take_back(store: &Store, manifest_digest: &str, manifest: &ImageManifest, progress: &dyn Progress) {
+    let config = manifest.config().digest().to_string();
+    let layers = store
+        .read_blob(&config)
+        .ok()
+        .and_then(|bytes| ImageConfiguration::from_reader(&bytes[..]).ok())
+        .map(|config| config.rootfs().diff_ids().clone())
+        .unwrap_or_default();
+    let mut blobs = vec![manifest_digest.to_string(), config];
+    blobs.extend(manifest.layers().iter().map(|layer| layer.digest().to_string()));
+    match store.discard(&blobs, &layers) {
+        Ok(true) => {}
+        Ok(false) => progress.note("the store is in use: what this pull stored stays until `step7 prune`"),
+        Err(err) => progress.note(&format!("warning: {err:#}: `step7 prune` removes what this pull stored")),
+    }
 }
 // ANCHOR_END: pull
 

@@ -17,12 +17,27 @@
 //! one image at once both succeed (the second rename finds the work done).
 //! Removal (`rmi`, `prune`) takes the store's lock exclusively; pulls and
 //! runs take it shared, so nothing is collected while they pick it up.
+//! A pull that fails takes back what it stored ([`Store::discard`]).
+//!
+//! The store is its owner's alone (root's, or the rootless user's): its
+//! directory and those above are 0700, and so is each container's.
+//! Layers are unpacked as their archives say, device nodes and setuid
+//! root programs included, and containers write their own into upper/.
+//! Were the path to them open, any user of the host could open an
+//! image's node for the host's disk (8:0) or run its setuid shell: root
+//! would be one `step7 pull` of a hostile image away. (Docker keeps
+//! /var/lib/docker's directories 0700, or 0710 where a remapped root
+//! must pass.) A container does not need the path: its processes reach
+//! their files through the root they were given, the overlay mount or
+//! the copy, never through the store.
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::Permissions;
 use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Hashing;
@@ -56,24 +71,32 @@ pub struct NamedLayer {
 
 pub struct Store {
     pub dir: PathBuf,
-    _lock: Flock<std::fs::File>,
+    lock: Flock<std::fs::File>,
+    exclusive: bool,
 }
 
 impl Store {
+    // ANCHOR: open
     /// Open (making it if needed) the store at `dir`; `exclusive` for
     /// removals, shared otherwise.
     pub fn open(dir: &Path, exclusive: bool) -> Result<Store> {
-        for sub in ["blobs/sha256", "layers/sha256", "containers", "tmp"] {
-            std::fs::create_dir_all(dir.join(sub))
-                .with_context(|| format!("cannot create the image store at {}", dir.display()))?;
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let subs = ["blobs", "blobs/sha256", "layers", "layers/sha256", "containers", "tmp"];
+        for path in std::iter::once(dir.to_path_buf()).chain(subs.iter().map(|sub| dir.join(sub))) {
+            private_dir(&path).with_context(|| {
+                format!("cannot make {} a directory of mode 0700 for the image store (is it yours?)", path.display())
+            })?;
         }
         let path = dir.join("lock");
         let file = std::fs::File::create(&path).with_context(|| format!("cannot open {}", path.display()))?;
         let how = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
         let lock =
             Flock::lock(file, how).map_err(|(_, e)| e).with_context(|| format!("cannot lock {}", path.display()))?;
-        Ok(Store { dir: dir.to_path_buf(), _lock: lock })
+        Ok(Store { dir: dir.to_path_buf(), lock, exclusive })
     }
+    // ANCHOR_END: open
 
     pub fn blob(&self, digest: &str) -> Result<PathBuf> {
         Ok(self.dir.join("blobs/sha256").join(check_digest(digest)?))
@@ -186,25 +209,31 @@ impl Store {
         used
     }
 
-    // ANCHOR: collect
-    /// Remove every blob and layer that no image, named layer or
-    /// container refers to, and whatever a killed command left in tmp/.
-    /// Needs the exclusive lock. Returns the bytes freed (roughly).
-    pub fn collect(&self) -> Result<u64> {
-        let images = self.images();
+    /// The blobs and the layers that some image, named layer or container
+    /// refers to.
+    fn in_use(&self) -> (BTreeSet<String>, BTreeSet<String>) {
         let mut blobs: BTreeSet<String> = BTreeSet::new();
         let mut layers: BTreeSet<String> = self.container_layers();
-        for image in images.values() {
-            blobs.insert(image.manifest.clone());
-            blobs.insert(image.config.clone());
-            blobs.extend(image.layers.iter().cloned());
-            layers.extend(image.diff_ids.iter().cloned());
+        for image in self.images().into_values() {
+            blobs.insert(image.manifest);
+            blobs.insert(image.config);
+            blobs.extend(image.layers);
+            layers.extend(image.diff_ids);
         }
         for layer in self.named_layers().into_values() {
             // A named layer keeps the tar it was made from.
             blobs.insert(layer.blob);
             layers.insert(layer.diff_id);
         }
+        (blobs, layers)
+    }
+
+    // ANCHOR: collect
+    /// Remove every blob and layer that no image, named layer or
+    /// container refers to, and whatever a killed command left in tmp/.
+    /// Needs the exclusive lock. Returns the bytes freed (roughly).
+    pub fn collect(&self) -> Result<u64> {
+        let (blobs, layers) = self.in_use();
         let mut freed = 0;
         for (dir, keep) in [("blobs/sha256", &blobs), ("layers/sha256", &layers)] {
             for entry in list_dir(&self.dir.join(dir))? {
@@ -220,6 +249,74 @@ impl Store {
         Ok(freed)
     }
     // ANCHOR_END: collect
+
+    // ANCHOR: discard
+    /// Remove those of `blobs` and `layers` (what a failed pull or `layer
+    /// add` stored) that no image, named layer or container refers to. A
+    /// shared lock is not enough: a pull beside this one may have found
+    /// one of them here and be about to name it in its image. So only if
+    /// the lock can be had exclusively at once; if not, false: the rest
+    /// is for `prune`.
+    pub fn discard(&self, blobs: &[String], layers: &[String]) -> Result<bool> {
+        if !self.exclusive && !self.lock_alone()? {
+            return Ok(false);
+        }
+        let (used_blobs, used_layers) = self.in_use();
+        let removed = (|| {
+            for blob in blobs.iter().filter(|b| !used_blobs.contains(*b)) {
+                remove_all(&self.blob(blob)?)?;
+            }
+            for layer in layers.iter().filter(|l| !used_layers.contains(*l)) {
+                remove_all(&self.layer(layer)?)?;
+            }
+            Ok(true)
+        })();
+        if !self.exclusive {
+            self.relock(FlockArg::LockShared)?;
+        }
+        removed
+    }
+    // ANCHOR_END: discard
+
+    /// Turn the shared lock exclusive if nobody else holds the store.
+    /// flock(2) converts by dropping the lock first, so a refusal leaves
+    /// none: the shared one is taken again.
+    fn lock_alone(&self) -> Result<bool> {
+        match self.lock.relock(FlockArg::LockExclusiveNonblock) {
+            Ok(()) => Ok(true),
+            Err(nix::errno::Errno::EWOULDBLOCK) => self.relock(FlockArg::LockShared).map(|()| false),
+            Err(err) => Err(err).with_context(|| format!("cannot lock {}", self.dir.join("lock").display())),
+        }
+    }
+
+    fn relock(&self, how: FlockArg) -> Result<()> {
+        self.lock.relock(how).with_context(|| format!("cannot lock {}", self.dir.join("lock").display()))
+    }
+}
+
+// ANCHOR: private_dir
+/// Make `dir` with mode 0700, or chmod it to 0700 if it is open to others
+/// (as an older step7 made the store). Not a sticky directory, though
+/// (/tmp given as --store): that one is meant to be shared, and the 0700
+/// directories made in it keep the content private anyway.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => return Err(err),
+        _ => {}
+    }
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 && mode & libc::S_ISVTX == 0 {
+        std::fs::set_permissions(dir, Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+// ANCHOR_END: private_dir
+
+/// mkdir(2) with exactly `mode`: the umask may take bits away, so chmod
+/// after.
+pub fn make_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().mode(mode).create(dir)?;
+    std::fs::set_permissions(dir, Permissions::from_mode(mode))
 }
 
 /// The entries of directory `dir`.
@@ -245,7 +342,7 @@ pub fn remove_all(path: &Path) -> Result<u64> {
         return Ok(stat.len());
     }
     let mut size = 0;
-    let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    let _ = std::fs::set_permissions(path, Permissions::from_mode(0o700));
     for entry in list_dir(path)? {
         size += remove_all(&entry.path())?;
     }

@@ -12,6 +12,8 @@
 //! the *at() calls relative to its parent's descriptor and never
 //! following a symlink there (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW). Names with
 //! `..` are refused outright: no honest layer has them.
+//! Every write is counted against the free space of the tree's file
+//! system ([`Space`]): a layer that would fill it is stopped.
 //! Read: openat2(2), path_resolution(7).
 
 use anyhow::{bail, Context, Result};
@@ -21,9 +23,12 @@ use nix::sys::stat::{Mode, SFlag};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
 use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+
+use crate::space::Space;
 
 /// What an entry says about itself beyond its name and kind.
 #[derive(Clone, Copy, Debug, Default)]
@@ -52,13 +57,14 @@ pub struct Tree {
     /// Directory modes and times, applied last: a directory unpacked
     /// read-only (0555) must still take the entries that follow it.
     dirs: Vec<(PathBuf, Meta)>,
+    space: Space,
 }
 
 impl Tree {
     pub fn open(dir: &Path) -> Result<Tree> {
         let root = nix::fcntl::open(dir, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .with_context(|| format!("cannot open {}", dir.display()))?;
-        Ok(Tree { root, privileged: nix::unistd::geteuid().is_root(), dirs: Vec::new() })
+        Ok(Tree { root, privileged: nix::unistd::geteuid().is_root(), dirs: Vec::new(), space: Space::new(dir) })
     }
 
     // ANCHOR: resolve
@@ -105,6 +111,7 @@ impl Tree {
             match self.resolve(&done) {
                 Ok(next) => fd = next,
                 Err(Errno::ENOENT) => {
+                    self.space.name(true)?;
                     match nix::sys::stat::mkdirat(fd.as_fd(), component.as_os_str(), Mode::from_bits_truncate(0o755)) {
                         Ok(()) => {}
                         // There is a name, but not a directory we may
@@ -184,6 +191,7 @@ impl Tree {
     ) -> Result<()> {
         let (parent, name) = self.parent(rel)?;
         self.clear(&parent, &name, false)?;
+        self.space.name(true).with_context(|| format!("cannot create {}", rel.display()))?;
         // O_EXCL|O_NOFOLLOW: a new file, never one a symlink points to.
         let fd = nix::fcntl::openat(
             parent.as_fd(),
@@ -193,7 +201,7 @@ impl Tree {
         )
         .with_context(|| format!("cannot create {}", rel.display()))?;
         let mut file = std::fs::File::from(fd);
-        std::io::copy(content, &mut file).with_context(|| format!("cannot write {}", rel.display()))?;
+        copy(content, &mut file, &self.space, rel)?;
         self.settle(&parent, &name, meta, false)?;
         // After chown, which would clear security.capability.
         for (key, value) in xattrs.iter().filter(|_| self.privileged) {
@@ -213,6 +221,7 @@ impl Tree {
         }
         let (parent, name) = self.parent(rel)?;
         self.clear(&parent, &name, true)?;
+        self.space.name(true).with_context(|| format!("cannot make directory {}", rel.display()))?;
         match nix::sys::stat::mkdirat(parent.as_fd(), name.as_os_str(), Mode::from_bits_truncate(0o755)) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(err) => bail!("cannot make directory {}: {err}", rel.display()),
@@ -227,6 +236,7 @@ impl Tree {
     pub fn symlink(&mut self, rel: &Path, target: &Path, meta: &Meta) -> Result<()> {
         let (parent, name) = self.parent(rel)?;
         self.clear(&parent, &name, false)?;
+        self.space.name(true).with_context(|| format!("cannot make symlink {}", rel.display()))?;
         nix::unistd::symlinkat(target, parent.as_fd(), name.as_os_str())
             .with_context(|| format!("cannot make symlink {}", rel.display()))?;
         self.settle(&parent, &name, meta, true)
@@ -239,6 +249,7 @@ impl Tree {
         let (target_parent, target_name) = self.parent(target)?;
         let (parent, name) = self.parent(rel)?;
         self.clear(&parent, &name, false)?;
+        self.space.name(false).with_context(|| format!("cannot link {}", rel.display()))?;
         nix::unistd::linkat(
             target_parent.as_fd(),
             target_name.as_os_str(),
@@ -257,6 +268,7 @@ impl Tree {
         }
         let (parent, name) = self.parent(rel)?;
         self.clear(&parent, &name, false)?;
+        self.space.name(true).with_context(|| format!("cannot make node {}", rel.display()))?;
         nix::sys::stat::mknodat(parent.as_fd(), name.as_os_str(), kind, Mode::from_bits_truncate(0o600), dev)
             .with_context(|| format!("cannot make node {}", rel.display()))?;
         self.settle(&parent, &name, meta, false)?;
@@ -270,6 +282,7 @@ impl Tree {
     pub fn whiteout(&mut self, rel: &Path) -> Result<()> {
         let (parent, name) = self.parent(rel)?;
         self.clear(&parent, &name, false)?;
+        self.space.name(true).with_context(|| format!("cannot make the whiteout for {}", rel.display()))?;
         nix::sys::stat::mknodat(parent.as_fd(), name.as_os_str(), SFlag::S_IFCHR, Mode::empty(), 0)
             .with_context(|| format!("cannot make the whiteout for {}", rel.display()))?;
         Ok(())
@@ -328,6 +341,23 @@ impl Tree {
             nix::sys::stat::futimens(dir.as_fd(), &time, &time)?;
         }
         Ok(())
+    }
+}
+
+/// `content` into `file` (`rel`), each piece counted by `space` before
+/// it is written. A read error is the layer's (a damaged stream), a
+/// write error the disk's: the message says which.
+fn copy(content: &mut dyn Read, file: &mut std::fs::File, space: &Space, rel: &Path) -> Result<()> {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = match content.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err).with_context(|| format!("cannot read {} from the layer", rel.display())),
+        };
+        space.write(n as u64).with_context(|| format!("cannot write {}", rel.display()))?;
+        file.write_all(&buf[..n]).with_context(|| format!("cannot write {}", rel.display()))?;
     }
 }
 

@@ -37,36 +37,82 @@ pub fn decompress<'a>(blob: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
     let mut input = BufReader::new(blob);
     let magic = input.fill_buf().context("cannot read the layer")?.to_vec();
     Ok(if magic.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(input))
+        Box::new(Damaged { format: "gzip", inner: flate2::read::MultiGzDecoder::new(input) })
     } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| anyhow::anyhow!("bad zstd layer: {e}"))?)
+        let decoder = ruzstd::decoding::StreamingDecoder::new(input)
+            .map_err(|e| anyhow::anyhow!("corrupt layer: a bad zstd header: {e}"))?;
+        Box::new(Damaged { format: "zstd", inner: decoder })
     } else {
         Box::new(input)
     })
 }
 // ANCHOR_END: decompress
 
+/// A decompressor whose errors say that the layer is damaged, not the
+/// disk (they surface wherever tar happens to be reading).
+struct Damaged<R> {
+    format: &'static str,
+    inner: R,
+}
+
+/// Such an error, recognisable under the tar crate's.
+#[derive(Debug)]
+struct DamagedStream(String);
+
+impl std::fmt::Display for DamagedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DamagedStream {}
+
+impl<R: Read> Read for Damaged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|err| {
+            let text = format!("corrupt layer: its {} stream is cut short or damaged ({err})", self.format);
+            std::io::Error::new(err.kind(), DamagedStream(text))
+        })
+    }
+}
+
 // ANCHOR: unpack
 /// Unpack the layer `blob` into the empty directory `dest`.
 pub fn unpack(blob: impl Read, dest: &Path) -> Result<Unpacked> {
     let mut stream = Hashing::new(decompress(blob)?);
     let mut tree = Tree::open(dest)?;
-    let mut skipped_devices = 0;
+    let (mut skipped_devices, mut entries) = (0, 0);
     {
         let mut archive = tar::Archive::new(&mut stream);
         for entry in archive.entries().context("not a tar archive")? {
-            let entry = entry.context("corrupt layer: a bad tar header")?;
+            let entry = entry.map_err(|err| bad_header(err, entries))?;
             if !place(&mut tree, entry)? {
                 skipped_devices += 1;
             }
+            entries += 1;
         }
     }
     // The zero blocks after the last entry belong to the diff_id too.
-    std::io::copy(&mut stream, &mut std::io::sink()).context("corrupt layer: cannot read to its end")?;
+    std::io::copy(&mut stream, &mut std::io::sink()).context("cannot read the layer to its end")?;
     tree.finish()?;
     Ok(Unpacked { diff_id: stream.digest(), skipped_devices })
 }
 // ANCHOR_END: unpack
+
+/// A tar header that cannot be read, said plainly: a decompressor's
+/// complaint as it is; at the start, not a layer at all; later, an
+/// archive cut short or damaged (tar's own words escaped: they may quote
+/// the header's bytes, and the error stays one line).
+fn bad_header(err: std::io::Error, entries: usize) -> anyhow::Error {
+    if err.get_ref().is_some_and(|inner| inner.is::<DamagedStream>()) {
+        return err.into();
+    }
+    if entries == 0 {
+        return anyhow::anyhow!("not a layer: there is no tar archive in it, plain or compressed (gzip, zstd)");
+    }
+    let entries = if entries == 1 { "1 entry".to_string() } else { format!("{entries} entries") };
+    anyhow::anyhow!("corrupt layer: cut short or damaged after {entries} ({})", err.to_string().escape_debug())
+}
 
 /// One tar entry into the tree. False if a device node was skipped.
 fn place(tree: &mut Tree, mut entry: tar::Entry<impl Read>) -> Result<bool> {
