@@ -1058,6 +1058,8 @@ find store -maxdepth 3 | sort
 jq . store/images.json
 sha256sum store/blobs/sha256/*
 ls -l store/layers/sha256/*/ | head -n 8
+ls -ld store store/*/
+setpriv --reuid nobody --regid nogroup --clear-groups ls store/layers/sha256; echo $?
 EOF
 
 capture ch11-verify <<'EOF'
@@ -1112,6 +1114,17 @@ target/debug/step7 --store $PWD/hostile-store layer add dangling dangling.tar; e
 find /etc
 find hostile-store/layers -mindepth 3 | sort
 rm -rf hostile *.tar
+EOF
+
+# A decompression bomb (200 MiB of zeros in 200 KiB of gzip), given to a
+# store on a 64 MiB tmpfs mounted in a scratch mount namespace: the host's
+# disk is never the one filled, and the tmpfs goes with the namespace.
+capture ch11-bomb 'sandbox# ' unshare --mount <<'EOF'
+mkdir small bomb && mount -t tmpfs -o size=64m small-store small
+truncate -s 200M bomb/zeros && tar -C bomb -czf bomb.tar.gz zeros && ls -l bomb.tar.gz
+target/debug/step7 --store $PWD/small layer add bomb bomb.tar.gz; echo $?
+df -h small; ls small/layers/sha256 small/tmp
+rm -rf bomb bomb.tar.gz
 EOF
 
 capture ch11-whiteouts <<'EOF'
