@@ -390,38 +390,15 @@ fn condition(arg: &LinuxSeccompArg, field: &str) -> Result<(usize, SeccompCondit
 /// whose errno it must win over: of two answers of the same kind the
 /// kernel keeps the one of the filter installed last.
 fn future_guard(highest: i64) -> Filter {
-    use seccompiler::sock_filter;
-    // Offsets in struct seccomp_data, and the native ABI.
-    const NR: u32 = 0;
-    const ARCH_FIELD: u32 = 4;
     #[cfg(target_arch = "x86_64")]
     const NATIVE: u32 = 0xc000_003e; // AUDIT_ARCH_X86_64
     #[cfg(target_arch = "aarch64")]
     const NATIVE: u32 = 0xc000_00b7; // AUDIT_ARCH_AARCH64
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     const NATIVE: u32 = 0;
-    let load =
-        |offset| sock_filter { code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, jt: 0, jf: 0, k: offset };
-    let jump = |op: u32, k, jt, jf| sock_filter { code: (libc::BPF_JMP | op | libc::BPF_K) as u16, jt, jf, k };
-    let ret = |k| sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k };
-    let program = vec![
-        load(ARCH_FIELD),
-        // Another ABI: not ours to judge here.
-        jump(libc::BPF_JEQ, NATIVE, 0, 3),
-        load(NR),
-        // Above the highest known (the x32 bit included: x32 calls get
-        // ENOSYS from the x32 guard too).
-        jump(libc::BPF_JGT, highest as u32, 0, 1),
-        ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
-        ret(libc::SECCOMP_RET_ALLOW),
-    ];
-    Filter {
-        match_action: SeccompAction::Errno(libc::ENOSYS as u32),
-        mismatch_action: SeccompAction::Allow,
-        rules: BTreeMap::new(),
-        scope: Some("calls newer than this runtime"),
-        program,
-    }
+    // Above the highest known (the x32 bit included: x32 calls get ENOSYS
+    // from the x32 guard too).
+    errno_for_numbers(NATIVE, libc::BPF_JGT, highest as u32, libc::ENOSYS as u32, "calls newer than this runtime")
 }
 // ANCHOR_END: future_guard
 
@@ -435,23 +412,33 @@ fn future_guard(highest: i64) -> Filter {
 /// does. (libseccomp, too, never lets x32 calls through x86_64 rules.)
 #[cfg(target_arch = "x86_64")]
 fn x32_guard(errno: u32) -> Filter {
-    use seccompiler::sock_filter;
-
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
     const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    errno_for_numbers(AUDIT_ARCH_X86_64, libc::BPF_JGE, X32_SYSCALL_BIT, errno, "x32 syscalls")
+}
+// ANCHOR_END: x32_guard
+
+// ANCHOR: errno_for_numbers
+/// A filter written in classic BPF by hand, six instructions: a call of
+/// ABI `arch` whose number compares to `bound` by `jump` (BPF_JGT, BPF_JGE)
+/// fails with `errno`; every other call is allowed (here: the other filters
+/// judge it). seccomp(2) shows the layout of struct seccomp_data that the
+/// loads read.
+fn errno_for_numbers(arch: u32, jump: u32, bound: u32, errno: u32, scope: &'static str) -> Filter {
+    use seccompiler::sock_filter;
     // Offsets in struct seccomp_data.
     const NR: u32 = 0;
     const ARCH: u32 = 4;
     let load =
         |offset| sock_filter { code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, jt: 0, jf: 0, k: offset };
-    let jump = |op: u32, k, jt, jf| sock_filter { code: (libc::BPF_JMP | op | libc::BPF_K) as u16, jt, jf, k };
+    let test = |op: u32, k, jt, jf| sock_filter { code: (libc::BPF_JMP | op | libc::BPF_K) as u16, jt, jf, k };
     let ret = |k| sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k };
     let program = vec![
         load(ARCH),
-        // Another ABI: the other filters kill the process; nothing to add.
-        jump(libc::BPF_JEQ, AUDIT_ARCH_X86_64, 0, 3),
+        // Another ABI: not this filter's to judge.
+        test(libc::BPF_JEQ, arch, 0, 3),
         load(NR),
-        jump(libc::BPF_JGE, X32_SYSCALL_BIT, 0, 1),
+        test(jump, bound, 0, 1),
         ret(libc::SECCOMP_RET_ERRNO | errno),
         ret(libc::SECCOMP_RET_ALLOW),
     ];
@@ -459,8 +446,8 @@ fn x32_guard(errno: u32) -> Filter {
         match_action: SeccompAction::Errno(errno),
         mismatch_action: SeccompAction::Allow,
         rules: BTreeMap::new(),
-        scope: Some("x32 syscalls"),
+        scope: Some(scope),
         program,
     }
 }
-// ANCHOR_END: x32_guard
+// ANCHOR_END: errno_for_numbers
