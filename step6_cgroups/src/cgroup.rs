@@ -110,18 +110,8 @@ impl Cgroup {
         controllers: &[&'static str],
         own_parent: bool,
     ) -> Result<Cgroup> {
-        Cgroup::build(hierarchies, path, limits, controllers, own_parent)
-    }
-
-    /// What both constructors do.
-    fn build(
-        hierarchies: &Hierarchies,
-        path: &Path,
-        limits: &Limits,
-        controllers: &[&'static str],
-        own_parent: bool,
-    ) -> Result<Cgroup> {
         let path = path.strip_prefix("/").unwrap_or(path);
+        check_below_root(path)?;
         let version = if hierarchies.setup == Setup::Unified { Version::V2 } else { Version::V1 };
         // From here on, Drop undoes whatever has been created.
         let mut cgroup = Cgroup {
@@ -452,6 +442,20 @@ fn recover_stale(hierarchies: &Hierarchies, state_dir: &Path) {
 // ANCHOR_END: recover_stale
 
 /// mkdir, narrated; the parent is made if missing.
+/// A container's cgroup is a cgroup of its own, below the hierarchy's
+/// root: `path` (relative to the root) names at least one directory and
+/// never climbs with `..`. Given "/" (an OCI cgroupsPath can say anything),
+/// the root itself would become the container's cgroup, its limits the
+/// whole machine's, and removing it would kill every process of the host.
+fn check_below_root(path: &Path) -> Result<()> {
+    use std::path::Component;
+    let plain = path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !plain || !path.components().any(|c| matches!(c, Component::Normal(_))) {
+        bail!("the cgroup path /{} must name a cgroup below the hierarchy's root, without '..'", path.display());
+    }
+    Ok(())
+}
+
 fn make_dir(dir: &Path) -> Result<()> {
     crate::narrate!("mkdir {}", dir.display());
     match std::fs::create_dir_all(dir) {

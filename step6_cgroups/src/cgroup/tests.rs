@@ -160,3 +160,24 @@ fn v1_writes_per_hierarchy_files() {
     // and the status stays.
     assert_eq!(cgroup.outcome(1).unwrap(), 1);
 }
+
+/// The hierarchy's root, or a path that climbs out of it, is never a
+/// container's cgroup, on v2 or v1; nothing is created or written.
+#[test]
+fn the_root_is_never_the_cgroup() {
+    let fake = Fake::new("root");
+    fake.write("cgroup/cgroup.controllers", "cpu memory pids\n");
+    fake.write("cgroup/cgroup.subtree_control", "");
+    fake.write("memory/memory.limit_in_bytes", "");
+    let v2 = Hierarchies { setup: Setup::Unified, v1: vec![], v2: Some(fake.0.join("cgroup")) };
+    let v1 = Hierarchies { setup: Setup::Legacy, v1: vec![(vec!["memory".into()], fake.0.join("memory"))], v2: None };
+    for hierarchies in [&v2, &v1] {
+        for path in ["/", "", ".", "/a/../..", "../x", "a/../../b"] {
+            let made = Cgroup::create_at(hierarchies, Path::new(path), &all_limits(), &["memory"], false);
+            let err = made.err().unwrap_or_else(|| panic!("{path:?} was accepted"));
+            assert!(err.to_string().contains("below the hierarchy's root"), "{path:?}: {err:#}");
+        }
+    }
+    assert_eq!(fake.read("cgroup/cgroup.subtree_control"), "");
+    assert_eq!(fake.read("memory/memory.limit_in_bytes"), "");
+}
