@@ -226,7 +226,7 @@ impl Cgroup {
                 // Not there: fine, unless a limit needs it.
                 Some(cgroup) => {
                     if let Some(flag) = needed_for(controller, limits) {
-                        bail!("{flag} needs the {v2_name} controller, which {} cannot pass on", describe(cgroup, root));
+                        bail!("{flag} needs the {v2_name} controller, {}", why_not(cgroup, v2_name, root));
                     }
                 }
             }
@@ -494,12 +494,17 @@ fn can_pass_on(dir: &Path, controller: &str) -> bool {
     listed("cgroup.subtree_control") || (listed("cgroup.controllers") && writable)
 }
 
-/// "this host's cgroup v2" for the root, else the cgroup's directory.
-fn describe(dir: &Path, root: &Path) -> String {
-    if dir == root {
-        "this host's cgroup v2".to_string()
-    } else {
-        dir.display().to_string()
+/// Why the cgroup `dir` cannot pass `controller` on: it does not have it
+/// (the kernel has no such controller, or the parent did not enable it),
+/// or we may not write its cgroup.subtree_control.
+fn why_not(dir: &Path, controller: &str, root: &Path) -> String {
+    let given = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    match (given.split_whitespace().any(|c| c == controller), dir == root) {
+        (false, true) => "which this host's cgroup v2 does not offer".to_string(),
+        (false, false) => format!("which {} was not given (see its cgroup.controllers)", dir.display()),
+        (true, _) => {
+            format!("which cannot be enabled: {} is not writable", dir.join("cgroup.subtree_control").display())
+        }
     }
 }
 

@@ -78,7 +78,8 @@ chroot: ok
 #[test]
 fn the_default_profile_refuses_what_dockers_refuses() {
     let Some(rootfs) = Rootfs::new() else { return };
-    std::fs::copy(support::probe_binary(), rootfs.path.join("probe")).unwrap();
+    std::fs::copy(support::static_binary("step7_full_container/examples/syscall_probe.rs"), rootfs.path.join("probe"))
+        .unwrap();
     assert_eq!(attempt(&rootfs, &[], "/probe"), DOCKER_PROFILE_ANSWERS);
     let unfiltered = attempt(&rootfs, &["--security-opt", "seccomp=unconfined"], "/probe");
     let refused =

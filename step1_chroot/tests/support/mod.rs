@@ -119,41 +119,24 @@ pub fn first_child(pid: u32) -> i32 {
 /// statically linked so it runs in a rootfs without a C library.
 pub fn escape_binary() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-            let out = dir.join(format!("chroot_escape-{}", std::process::id()));
-            let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-            let status = Command::new(rustc)
-                .args(["-O", "-C", "target-feature=+crt-static", "-o"])
-                .arg(&out)
-                .arg(workspace().join("step1_chroot/examples/chroot_escape.rs"))
-                .status()
-                .expect("cannot run rustc");
-            assert!(status.success(), "building the static chroot escape failed (needs libc6-dev)");
-            out
-        })
-        .clone()
+    BUILT.get_or_init(|| static_binary("step1_chroot/examples/chroot_escape.rs")).clone()
 }
 
-/// step 7's syscall probe (examples/syscall_probe.rs), built statically
-/// once per test binary, as the escape is.
-pub fn probe_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("syscall_probe-{}", std::process::id()));
-            let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-            let status = Command::new(rustc)
-                .args(["-O", "-C", "target-feature=+crt-static", "-o"])
-                .arg(&out)
-                .arg(workspace().join("step7_full_container/examples/syscall_probe.rs"))
-                .status()
-                .expect("cannot run rustc");
-            assert!(status.success(), "building the static syscall probe failed (needs libc6-dev)");
-            out
-        })
-        .clone()
+/// A program of the workspace's `examples/` (`source`, from the
+/// workspace's top), compiled with rustc alone and linked statically, so
+/// that it runs in a busybox rootfs. Each test binary keeps its own copy.
+pub fn static_binary(source: &str) -> PathBuf {
+    let name = Path::new(source).file_stem().unwrap().to_string_lossy().into_owned();
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let status = Command::new(rustc)
+        .args(["-O", "-C", "target-feature=+crt-static", "-o"])
+        .arg(&out)
+        .arg(workspace().join(source))
+        .status()
+        .expect("cannot run rustc");
+    assert!(status.success(), "building {source} statically failed (needs libc6-dev)");
+    out
 }
 
 /// A host file the container must not see, removed when dropped.

@@ -111,7 +111,7 @@ fn controllers_enabled_above_are_left_as_they_are() {
     let err = Cgroup::create_at(&hierarchies, Path::new("a/b/def"), &cpus, &crate::hierarchy::CONTROLLERS, true)
         .err()
         .unwrap();
-    assert_eq!(err.to_string(), "--cpus needs the cpu controller, which this host's cgroup v2 cannot pass on");
+    assert_eq!(err.to_string(), "--cpus needs the cpu controller, which this host's cgroup v2 does not offer");
 }
 
 #[test]
