@@ -136,6 +136,9 @@ impl Profile {
     /// The rules that hold for `container`, as config.json's
     /// `linux.seccomp`: what Docker writes for one container.
     pub fn resolve(&self, container: &Container) -> Result<LinuxSeccomp> {
+        if !self.flags.is_empty() || self.listener_path.is_some() {
+            bail!("seccomp profile: flags and listenerPath are not supported by this runtime");
+        }
         let mut syscalls = Vec::new();
         for (i, rule) in self.syscalls.iter().enumerate() {
             if !rule.applies(container).with_context(|| format!("seccomp profile: syscalls[{i}]"))? {
@@ -153,9 +156,6 @@ impl Profile {
             .set_default_errno_ret(self.default_errno_ret)
             .set_architectures(Some(self.architectures(container.arch)))
             .set_syscalls(Some(syscalls));
-        if !self.flags.is_empty() || self.listener_path.is_some() {
-            bail!("seccomp profile: flags and listenerPath are not supported by this runtime");
-        }
         Ok(profile)
     }
     // ANCHOR_END: resolve

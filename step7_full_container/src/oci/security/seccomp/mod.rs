@@ -133,7 +133,8 @@ struct Filter {
     /// Syscall number -> the argument rules of which one must match; an
     /// empty list matches every call (seccompiler's own convention).
     rules: BTreeMap<i64, Vec<SeccompRule>>,
-    /// The calls matched, when `rules` does not say (the x32 guard).
+    /// The calls matched, when `rules` does not say (the hand-written
+    /// guards: x32 calls, calls newer than this runtime).
     scope: Option<&'static str>,
     program: BpfProgram,
 }
