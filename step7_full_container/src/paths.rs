@@ -34,10 +34,15 @@ impl Paths {
     /// The defaults, unless `state` or `store` (the flags) say otherwise.
     pub fn new(state: Option<PathBuf>, store: Option<PathBuf>) -> Paths {
         let store = store.or_else(|| std::env::var_os("STEP7_STORE").map(PathBuf::from)).unwrap_or_else(default_store);
-        // Absolute: container roots in the store become root.path of a
-        // bundle elsewhere, where a relative path would mean something else.
-        let store = std::path::absolute(&store).unwrap_or(store);
-        Paths { state: state.unwrap_or_else(default_state), store }
+        let state = state.unwrap_or_else(default_state);
+        // Absolute, both: they are written into files that other
+        // invocations read from other directories. Container roots in the
+        // store become root.path of a bundle elsewhere; a container's
+        // directory in the store records its state directory, and while
+        // that exists the root is in use: relative, another directory's
+        // `prune` would find it gone and remove a running container's root.
+        let absolute = |path: PathBuf| std::path::absolute(&path).unwrap_or(path);
+        Paths { state: absolute(state), store: absolute(store) }
     }
 
     /// The config.json the docker-like `run` writes for container `id`

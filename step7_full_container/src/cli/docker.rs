@@ -1,7 +1,8 @@
 //! The docker verbs: `run IMAGE`, `ps`, `logs`, `stop`, `rm`, `inspect`.
 //!
 //! Flags become [`RunOptions`] (each value parsed by the engine's own
-//! types, so a bad one is refused by clap with the engine's message), the
+//! types: by clap for `-v`, `--ulimit`, `-p`, when the options are built
+//! for `--security-opt` and the limits, with the same messages), the
 //! engine runs the container, and this module is its screen: the
 //! container's id, a table, a log, or, with `-t`, the terminal.
 
@@ -36,7 +37,8 @@ pub struct RunArgs {
     /// A name for the container [default: a random id]
     #[arg(long)]
     pub name: Option<String>,
-    /// Hostname inside [default: the container's id]
+    /// Hostname inside [default: the first 12 characters of --name, or of
+    /// the id]
     #[arg(long)]
     pub hostname: Option<String>,
     /// Environment variable KEY=VALUE (repeatable)
@@ -70,8 +72,8 @@ pub struct RunArgs {
     /// Drop a capability from it (ALL for every one)
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
-    /// seccomp=unconfined, no-new-privileges[=true|false] or
-    /// systempaths=unconfined
+    /// seccomp=unconfined, seccomp=PROFILE.json (Docker's format),
+    /// no-new-privileges[=true|false] or systempaths=unconfined
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
     /// A resource limit, NAME=SOFT[:HARD] (e.g. nofile=1024:2048)
@@ -167,7 +169,7 @@ pub fn ps(paths: &Paths, all: bool) -> Result<i32> {
 
 /// `logs [-f]`
 pub fn logs(paths: &Paths, id: &str, follow: bool) -> Result<i32> {
-    containers::logs(paths, id, follow, &mut std::io::stdout().lock())?;
+    containers::logs(paths, id, follow, &mut super::output::Stdout)?;
     Ok(0)
 }
 

@@ -45,7 +45,7 @@ struct Cli {
     log: Option<PathBuf>,
 
     /// Format of --log: text or json
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 
     /// Narrate each system call (as --verbose in steps 1-6)
@@ -242,9 +242,6 @@ pub fn main() {
     }
     let result = run(&cli);
     if let Err(err) = &result {
-        if output::is_closed_pipe(err) {
-            output::closed_pipe();
-        }
         output::log_error(err);
     }
     process::exit_with(result);

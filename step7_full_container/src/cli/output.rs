@@ -37,10 +37,20 @@ pub fn fail(err: &std::io::Error) -> ! {
     std::process::exit(1)
 }
 
-/// Whether an error comes from a closed pipe on stdout (`logs | head`).
-pub fn is_closed_pipe(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+/// Stdout for what is copied rather than printed line by line (`logs`):
+/// a failed write ends the program as in [`line`]. Only a write to
+/// *stdout* may end it quietly: a broken pipe to `nft` or a registry is an
+/// error to report.
+pub struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout().write(buf).map_err(|err| fail(&err))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush().map_err(|err| fail(&err))
+    }
 }
 
 /// End by SIGPIPE, as `cat` or `ls` do when their reader is gone: no

@@ -46,11 +46,16 @@ fn fork_monitor(paths: &Paths, options: &RunOptions, id: &str, root: Root, spec:
             let mut report = String::new();
             std::fs::File::from(report_read).read_to_string(&mut report).context("reading the monitor's report")?;
             let _ = nix::sys::wait::waitpid(child, None);
-            if report.trim() != "started" {
-                let _ = std::fs::remove_file(&log);
-                bail!("{}", report.trim());
+            match report.trim() {
+                "started" => Ok(()),
+                // Died before it could say (killed, or a panic): what it
+                // wrote is in the log, kept for that reason.
+                "" => bail!("the monitor of {id} ended before the container started: see {}", log.display()),
+                why => {
+                    let _ = std::fs::remove_file(&log);
+                    bail!("{why}")
+                }
             }
-            Ok(())
         }
         nix::unistd::ForkResult::Child => {
             drop(report_read);

@@ -259,9 +259,8 @@ impl Security {
     pub fn parse(options: &[String]) -> Result<Security> {
         let mut security = Security::default();
         for option in options {
-            // Docker accepts "seccomp:..." too.
-            let option = option.replacen(':', "=", 1);
-            match option.split_once('=') {
+            // Docker accepts "seccomp:..." too; a path may hold either.
+            match option.split_once(['=', ':']) {
                 Some(("seccomp", "unconfined")) => security.seccomp = Seccomp::Unconfined,
                 Some(("seccomp", file)) => {
                     let profile = crate::oci::security::seccomp::Profile::load(Path::new(file))
@@ -352,6 +351,36 @@ mod tests {
         assert!(Security::parse(&["apparmor=x".into()]).is_err());
         let err = Security::parse(&["seccomp=/no/such/profile.json".into()]).unwrap_err();
         assert!(format!("{err:#}").contains("cannot read the seccomp profile /no/such/profile.json"), "{err:#}");
+    }
+
+    /// A profile file is read and checked when the option is parsed, before
+    /// anything is made for the container; a ':' in its path is the path's.
+    #[test]
+    fn seccomp_profile_files_are_checked_when_read() {
+        let dir = std::env::temp_dir().join(format!("step7-profiles-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let good = file("a:b.json", r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#);
+        for option in [format!("seccomp={good}"), format!("seccomp:{good}")] {
+            let security =
+                Security::parse(std::slice::from_ref(&option)).unwrap_or_else(|err| panic!("{option}: {err:#}"));
+            assert!(matches!(security.seccomp, Seccomp::Profile(_)), "{option}");
+        }
+        let flags = file("flags.json", r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG"]}"#);
+        let kernel = file(
+            "kernel.json",
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["ptrace"], "action": "SCMP_ACT_ALLOW",
+                "includes": {"minKernel": "four"}}]}"#,
+        );
+        for (path, says) in [(&flags, "flags and listenerPath"), (&kernel, "syscalls[0]: minKernel \"four\"")] {
+            let err = format!("{:#}", Security::parse(&[format!("seccomp={path}")]).unwrap_err());
+            assert!(err.contains(path.as_str()) && err.contains(says), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

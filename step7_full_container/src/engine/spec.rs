@@ -3,11 +3,12 @@
 //!
 //! The result goes to the same `oci::create` as every bundle: there is one
 //! container start-up, whichever command line asked for it. Built once,
-//! before anything is made, so that a wrong option costs nothing; the
-//! network's /etc files join it when the network exists.
+//! when the root is ready (the image's config gives its defaults) and
+//! before the network, the bundle or the container exist; the network's
+//! /etc files join it when the network exists.
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, LinuxSeccomp, Spec};
+use oci_spec::runtime::{LinuxSeccomp, Spec};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -20,6 +21,9 @@ use crate::oci::security::seccomp;
 // ANCHOR: build
 /// The Spec for container `hostname` of `options`, running on `root`.
 pub fn build(options: &RunOptions, hostname: &str, root: &Root) -> Result<Spec> {
+    // oci-spec's defaults: runc spec's config.json, every namespace but
+    // the user's (the cgroup namespace included, which tests/docker.rs
+    // checks from inside).
     let mut config = serde_json::to_value(Spec::default())?;
     config["process"] = process(options, hostname, root)?;
     config["root"] = json!({"path": root.path, "readonly": options.read_only});
@@ -42,9 +46,7 @@ pub fn build(options: &RunOptions, hostname: &str, root: &Root) -> Result<Spec> 
     if crate::paths::rootless() {
         rootless(&mut config)?;
     }
-    let mut spec: Spec = serde_json::from_value(config).context("building the container's config")?;
-    add_cgroup_namespace(&mut spec);
-    Ok(spec)
+    serde_json::from_value(config).context("building the container's config")
 }
 // ANCHOR_END: build
 
@@ -171,19 +173,6 @@ fn rootless(config: &mut Value) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A cgroup namespace of its own, as Docker gives on cgroup v2 hosts: the
-/// container sees its own cgroup as the root of /sys/fs/cgroup.
-fn add_cgroup_namespace(spec: &mut Spec) {
-    let Some(linux) = spec.linux_mut() else { return };
-    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
-    if !namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup) {
-        let mut cgroup = LinuxNamespace::default();
-        cgroup.set_typ(LinuxNamespaceType::Cgroup);
-        namespaces.push(cgroup);
-    }
-    linux.set_namespaces(Some(namespaces));
 }
 
 // ANCHOR: network_files

@@ -122,23 +122,37 @@ impl Profile {
     pub fn load(path: &Path) -> Result<Profile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the seccomp profile {}", path.display()))?;
-        serde_json::from_str(&text).map_err(|err| {
+        let profile: Profile = serde_json::from_str(&text).map_err(|err| {
             anyhow::anyhow!(
                 "{}: line {}, column {}: not a seccomp profile: {err}",
                 path.display(),
                 err.line(),
                 err.column()
             )
-        })
+        })?;
+        profile.check().with_context(|| format!("the seccomp profile {}", path.display()))?;
+        Ok(profile)
+    }
+
+    /// What [`Profile::resolve`] would refuse, found when the file is read:
+    /// before anything is pulled or mounted for the container.
+    fn check(&self) -> Result<()> {
+        if !self.flags.is_empty() || self.listener_path.is_some() {
+            bail!("flags and listenerPath are not supported by this runtime");
+        }
+        for (i, rule) in self.syscalls.iter().enumerate() {
+            for version in [&rule.includes.min_kernel, &rule.excludes.min_kernel].into_iter().flatten() {
+                parse_version(version).with_context(|| format!("syscalls[{i}]"))?;
+            }
+        }
+        Ok(())
     }
 
     // ANCHOR: resolve
     /// The rules that hold for `container`, as config.json's
     /// `linux.seccomp`: what Docker writes for one container.
     pub fn resolve(&self, container: &Container) -> Result<LinuxSeccomp> {
-        if !self.flags.is_empty() || self.listener_path.is_some() {
-            bail!("seccomp profile: flags and listenerPath are not supported by this runtime");
-        }
+        self.check().context("seccomp profile")?;
         let mut syscalls = Vec::new();
         for (i, rule) in self.syscalls.iter().enumerate() {
             if !rule.applies(container).with_context(|| format!("seccomp profile: syscalls[{i}]"))? {
