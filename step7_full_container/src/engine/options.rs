@@ -10,6 +10,7 @@
 //! shows the right way to write it.
 
 use anyhow::{bail, Context, Result};
+use oci_spec::runtime::PosixRlimitType;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -189,26 +190,6 @@ pub struct Ulimit {
     pub hard: u64,
 }
 
-/// The resources of getrlimit(2), as --ulimit names them.
-const RESOURCES: [&str; 16] = [
-    "cpu",
-    "fsize",
-    "data",
-    "stack",
-    "core",
-    "rss",
-    "nproc",
-    "nofile",
-    "memlock",
-    "as",
-    "locks",
-    "sigpending",
-    "msgqueue",
-    "nice",
-    "rtprio",
-    "rttime",
-];
-
 impl FromStr for Ulimit {
     type Err = anyhow::Error;
 
@@ -220,10 +201,14 @@ impl FromStr for Ulimit {
         if soft > hard {
             bail!("invalid --ulimit {text:?}: the soft limit is above the hard one");
         }
-        if !RESOURCES.contains(&name) {
+        // The resources of getrlimit(2), as oci-spec knows them:
+        // nofile is RLIMIT_NOFILE.
+        let resource = format!("RLIMIT_{}", name.to_ascii_uppercase());
+        let lower = name.bytes().all(|b| b.is_ascii_lowercase());
+        if !lower || resource.parse::<PosixRlimitType>().is_err() {
             bail!("invalid --ulimit {text:?}: {name} is not a resource limit (see getrlimit(2))");
         }
-        Ok(Ulimit { name: format!("RLIMIT_{}", name.to_ascii_uppercase()), soft, hard })
+        Ok(Ulimit { name: resource, soft, hard })
     }
 }
 
@@ -342,7 +327,10 @@ mod tests {
         }
         let ulimit: Ulimit = "nofile=1024:2048".parse().unwrap();
         assert_eq!(ulimit, Ulimit { name: "RLIMIT_NOFILE".into(), soft: 1024, hard: 2048 });
-        for bad in ["nofile", "nofile=2:1", "files=1", "nofile=x"] {
+        for good in ["cpu=1", "msgqueue=1", "rttime=1", "sigpending=1"] {
+            assert!(good.parse::<Ulimit>().is_ok(), "{good}");
+        }
+        for bad in ["nofile", "nofile=2:1", "files=1", "nofile=x", "NOFILE=1", "=1", "rlimit_nofile=1"] {
             assert!(bad.parse::<Ulimit>().is_err(), "{bad}");
         }
         let security = Security::parse(&["seccomp:unconfined".into(), "no-new-privileges=false".into()]).unwrap();
