@@ -80,6 +80,15 @@ fn exec_pause_resume_and_kill_all() {
     assert_eq!(stdout(&out), "2\nstep7\nsleep\n");
     assert_code(&bundle.step7(&["exec", "busy", "sh", "-c", "exit 5"]), 5);
     assert_code(&bundle.step7(&["exec", "busy", "no-such-program"]), 127);
+    // --pid-file: written once the process runs, not left behind when it
+    // cannot run.
+    let pid_file = bundle.dir.join("exec.pid");
+    let pid_path = pid_file.to_str().unwrap();
+    assert_code(&bundle.step7(&["exec", "--pid-file", pid_path, "busy", "no-such-program"]), 127);
+    assert!(!pid_file.exists(), "a failed exec left its --pid-file behind");
+    assert_code(&bundle.step7(&["exec", "--pid-file", pid_path, "busy", "true"]), 0);
+    let written = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(written.parse::<i32>().is_ok_and(|pid| pid > 0), "--pid-file holds {written:?}");
     let out = bundle.step7(&[
         "exec",
         "--user",
@@ -208,6 +217,135 @@ fn a_terminal_is_sent_to_the_console_socket() {
     // Without a socket, a terminal is refused with the reason.
     let out = bundle.step7(&["create", "--bundle", &dir, "tty2"]);
     assert!(stderr(&out).contains("--console-socket"), "{}", stderr(&out));
+}
+
+/// `run` as the terminal itself (process.terminal, no --console-socket):
+/// the pty has the caller's window size before the program starts.
+#[test]
+fn run_as_the_terminal_passes_the_window_size_before_start() {
+    let Some(bundle) = Bundle::new() else { return };
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        support::cannot_run("util-linux's script is missing (apt-get install bsdutils)");
+        return;
+    }
+    // stty itself, no shell first: it asks for the size right after execve,
+    // before `start` has even returned.
+    bundle.edit(|c| {
+        c["process"]["args"] = json!(["stty", "size"]);
+        c["process"]["terminal"] = json!(true);
+    });
+    let command = format!(
+        "stty rows 33 cols 99; {BIN} --root {} run --bundle {} sized; echo exit=$?",
+        bundle.root.display(),
+        bundle.dir.display()
+    );
+    let out = run("script", &["-qec", &command, "/dev/null"]);
+    // (script may type a NUL at the end of its stdin, echoed as ^@.)
+    let screen = stdout(&out).replace('\r', "").replace("^@", "");
+    assert!(screen.contains("33 99\nexit=0\n"), "{screen}{}", stderr(&out));
+    assert!(!bundle.root.join("sized").exists(), "run left its container");
+}
+
+/// Ambient capabilities the kernel would not raise (permitted but not
+/// inheritable) are left out with a warning naming where they were read,
+/// also in --log; the container runs, and exec too, of its own process or
+/// of a --process file.
+#[test]
+fn unraisable_ambient_capabilities_are_named_and_left_out() {
+    let Some(bundle) = Bundle::new() else { return };
+    let dir = bundle.dir.to_str().unwrap().to_string();
+    bundle.args("grep CapAmb /proc/self/status");
+    bundle.edit(|c| {
+        let caps = json!(["CAP_CHOWN", "CAP_KILL"]);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["capabilities"] =
+            json!({"bounding": caps, "effective": caps, "permitted": caps, "inheritable": ["CAP_KILL"], "ambient": caps});
+    });
+    // CAP_KILL is bit 5; CAP_CHOWN, bit 0, is left out.
+    let log = bundle.dir.join("log");
+    let out = bundle.step7(&["--log", log.to_str().unwrap(), "run", "--bundle", &dir, "ambient"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "CapAmb:\t0000000000000020\n");
+    let warning = "config.json: process.capabilities.ambient: CAP_CHOWN not in both permitted and inheritable";
+    assert!(stderr(&out).contains(&format!("warning: {warning}")), "{}", stderr(&out));
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(logged.contains(warning), "not in --log: {logged}");
+
+    bundle.args("exec sleep 30");
+    assert_code(&bundle.step7_detached(&["run", "--detach", "--bundle", &dir, "ambient"]), 0);
+    let out = bundle.step7(&["exec", "ambient", "grep", "CapAmb", "/proc/self/status"]);
+    assert_eq!(stdout(&out), "CapAmb:\t0000000000000020\n", "{}", stderr(&out));
+    let process = bundle.dir.join("process.json");
+    let caps = json!(["CAP_KILL"]);
+    let config = json!({
+        "args": ["grep", "CapAmb", "/proc/self/status"], "cwd": "/", "env": ["PATH=/bin"],
+        "user": {"uid": 1000, "gid": 1000},
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "ambient": caps},
+    });
+    std::fs::write(&process, config.to_string()).unwrap();
+    let out = bundle.step7(&["exec", "--process", process.to_str().unwrap(), "ambient"]);
+    assert_eq!(stdout(&out), "CapAmb:\t0000000000000000\n", "{}", stderr(&out));
+    let warning = format!("warning: --process {}: capabilities.ambient: CAP_KILL not in both", process.display());
+    assert!(stderr(&out).contains(&warning), "{}", stderr(&out));
+    bundle.delete("ambient", true);
+}
+
+/// A rootless container without a cgroup (its user was delegated none):
+/// when `create` fails after the container process got ready (here at
+/// the --pid-file), that process, waiting for a `start` that cannot come,
+/// is killed. No cgroup removal would kill it.
+#[test]
+fn a_failed_rootless_create_leaves_no_process_waiting() {
+    use std::os::unix::process::CommandExt;
+    const UID: u32 = 64123;
+    let Some(bundle) = Bundle::new() else { return };
+    let rootless = bundle.dir.join("rootless");
+    let runtime_dir = bundle.dir.join("xdg");
+    for dir in [&rootless, &runtime_dir] {
+        std::fs::create_dir(dir).unwrap();
+        nix::unistd::chown(dir, Some(UID.into()), Some(UID.into())).unwrap();
+    }
+    // Output to files, as in `step7_detached`: a process left behind would
+    // hold pipes open, and the test would wait for it forever.
+    let as_user = |args: &[&str]| {
+        let (out, err) = (bundle.dir.join("user.out"), bundle.dir.join("user.err"));
+        let status = std::process::Command::new(BIN)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .uid(UID)
+            .gid(UID)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        std::process::Output { status, stdout: std::fs::read(out).unwrap(), stderr: std::fs::read(err).unwrap() }
+    };
+    assert_code(&as_user(&["spec", "--rootless", "--bundle", rootless.to_str().unwrap()]), 0);
+    let path = rootless.join("config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["root"]["path"] = json!(bundle.rootfs.path);
+    config["process"]["args"] = json!(["sleep", "30"]);
+    std::fs::write(&path, config.to_string()).unwrap();
+
+    let out = as_user(&["create", "--bundle", rootless.to_str().unwrap(), "--pid-file", "/nonexistent/pid", "rl"]);
+    assert!(stderr(&out).contains("cannot write --pid-file /nonexistent/pid"), "{}", stderr(&out));
+    // Every live process of the user: there should be none.
+    let left: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next());
+            uid == Some(&UID.to_string()) && !status.contains("State:\tZ")
+        })
+        .collect();
+    for &pid in &left {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        support::reap(pid);
+    }
+    assert!(left.is_empty(), "the container process of the failed create is left: {left:?}");
 }
 
 /// A user namespace seen from the host: root inside is uid 100000
@@ -383,9 +521,14 @@ fn bad_bundles_name_the_field_and_leave_nothing() {
             assert!(!cgroup.exists(), "{field}: {} left behind", cgroup.display());
         }
     }
+    // `run` reads the bundle first, itself: the same messages.
+    let out = bundle.step7(&["run", "--bundle", "/nonexistent-bundle", "bad"]);
+    assert!(stderr(&out).contains("no bundle at /nonexistent-bundle: pass --bundle DIR"), "{}", stderr(&out));
     std::fs::write(bundle.dir.join("config.json"), "{ not json").unwrap();
-    let out = bundle.step7(&["create", "--bundle", &dir, "bad"]);
-    assert!(stderr(&out).contains("config.json: line 1"), "{}", stderr(&out));
+    for verb in ["create", "run"] {
+        let out = bundle.step7(&[verb, "--bundle", &dir, "bad"]);
+        assert!(stderr(&out).contains("config.json: line 1"), "{verb}: {}", stderr(&out));
+    }
     // Two containers cannot share an id.
     let mut config = original.clone();
     config["process"]["args"] = json!(["sleep", "30"]);

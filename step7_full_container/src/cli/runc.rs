@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use std::path::Path;
 use step7::oci::create::{self, Options};
 use step7::oci::exec::{self, ProcessFlags};
-use step7::oci::state::{self, Status};
+use step7::oci::state::{self, State, Status};
 use step7::oci::{bundle, lifecycle};
 
 use super::output::out;
@@ -34,7 +34,12 @@ pub fn state(root: &Path, id: &str) -> Result<i32> {
 /// command as its terminal, as under runc (`runc spec`'s config.json
 /// does ask for one).
 pub fn run(options: &Options, detach: bool) -> Result<i32> {
-    let own_terminal = options.console_socket.is_none() && bundle::wants_terminal(options.bundle)?;
+    state::check_id(options.id)?;
+    // Loaded here, once: whether this command is to be the terminal
+    // depends on it.
+    let bundle = bundle::load(options.bundle)?;
+    let wants_terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    let own_terminal = options.console_socket.is_none() && wants_terminal;
     if own_terminal && detach {
         anyhow::bail!(
             "config.json: process.terminal is true: with --detach, pass --console-socket (nothing else would be the \
@@ -43,22 +48,30 @@ pub fn run(options: &Options, detach: bool) -> Result<i32> {
     }
     step7::init::block_signals()?;
     let terminal = own_terminal.then(|| Terminal::listen(options.root, options.id)).transpose()?;
-    let options = Options { console_socket: terminal.as_ref().map(|t| t.socket.as_path()), ..*options };
-    let created = create::create(&options);
-    let master = match (&created, &terminal) {
+    let create = Options { console_socket: terminal.as_ref().map(|t| t.socket.as_path()), ..*options };
+    let created = create::create_from(&create, bundle);
+    // The terminal comes now, or never: either way its socket goes.
+    let master = match (&created, terminal) {
         (Ok(_), Some(terminal)) => Some(terminal.receive()),
         _ => None,
     };
-    // The terminal came, or never will: its socket may go.
-    if let Some(terminal) = &terminal {
-        terminal.remove();
-    }
     let state = created?;
-    let master = master.transpose()?;
-    if let Err(err) = lifecycle::start(options.root, options.id) {
-        let _ = lifecycle::delete(options.root, options.id, true);
-        return Err(err);
-    }
+    // Created: from here a failure deletes the container again.
+    let started = master.transpose().and_then(|master| {
+        // Our window's size, before the program starts and asks for it.
+        if let (Some(master), Some(size)) = (&master, terminal::window_size()) {
+            step7::oci::console::resize(master, size);
+        }
+        lifecycle::start(options.root, options.id)?;
+        Ok(master)
+    });
+    let master = match started {
+        Ok(master) => master,
+        Err(err) => {
+            let _ = lifecycle::delete(options.root, options.id, true);
+            return Err(err);
+        }
+    };
     if detach {
         return Ok(0);
     }
@@ -87,18 +100,15 @@ impl Terminal {
         Ok(Terminal { socket, listener })
     }
 
-    fn receive(&self) -> Result<std::fs::File> {
+    /// The master, once `create` has sent it; the socket goes with `self`.
+    fn receive(self) -> Result<std::fs::File> {
         step7::oci::console::receive(&self.listener)
-    }
-
-    fn remove(&self) {
-        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
 impl Drop for Terminal {
     fn drop(&mut self) {
-        self.remove();
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 // ANCHOR_END: run_container
@@ -143,11 +153,14 @@ pub struct ExecFlags<'a> {
 /// the master, and plays keyboard and screen in this thread alone (a
 /// process that joined a PID namespace may not start threads).
 pub fn exec(root: &Path, id: &str, process: &ProcessFlags, flags: &ExecFlags) -> Result<i32> {
-    let mut process = exec::process_from(root, id, process)?;
+    // Read once, for the process to run and for joining the container.
+    let state = State::load(root, id)?;
+    let spec = state.spec(root)?;
+    let mut process = exec::process_from(&spec, process)?;
     let own_terminal = process.terminal() == Some(true) && flags.console_socket.is_none();
     if !own_terminal {
         step7::init::block_signals()?;
-        let pid = exec::exec(root, id, &process, flags.console_socket, flags.pid_file)?;
+        let pid = exec::exec(root, &state, &spec, &process, flags.console_socket, flags.pid_file)?;
         return if flags.detach { Ok(0) } else { step7::init::supervise(pid) };
     }
     if flags.detach {
@@ -161,7 +174,7 @@ pub fn exec(root: &Path, id: &str, process: &ProcessFlags, flags: &ExecFlags) ->
     let socket = state::dir(root, id).join(format!("exec-{}.sock", std::process::id()));
     let listener = step7::oci::console::listen(&socket)?;
     step7::init::block_signals()?;
-    let started = exec::exec(root, id, &process, Some(&socket), flags.pid_file)
+    let started = exec::exec(root, &state, &spec, &process, Some(&socket), flags.pid_file)
         .and_then(|pid| Ok((pid, step7::oci::console::receive(&listener)?)));
     let _ = std::fs::remove_file(&socket);
     let (pid, master) = started?;

@@ -103,7 +103,7 @@ pub fn start(paths: &Paths, options: &RunOptions, id: &str, root: Root, spec: Sp
         let (hosts, resolv_conf) = network.files();
         spec::add_network_files(&mut spec, hosts, resolv_conf)?;
     }
-    let bundle = Bundle::write(paths, id, &spec)?;
+    let bundle = Bundle::make(paths, id)?;
     // -t: a console socket of our own. No thread to accept on it: create
     // forks, and a fork must not copy a process in which another thread
     // may hold a lock. The container's connection waits in the backlog.
@@ -118,7 +118,7 @@ pub fn start(paths: &Paths, options: &RunOptions, id: &str, root: Root, spec: Sp
         console_socket: options.tty.then_some(console.as_path()),
         systemd_cgroup: false,
     };
-    let state = create::create(&create)?;
+    let state = create::create_from(&create, oci::bundle::from_spec(&bundle.0, spec)?)?;
     running.pid = Pid::from_raw(state.pid);
     running.created = true;
     running.root.record(&oci::state::dir(&paths.state, id))?;
@@ -173,14 +173,14 @@ fn published(options: &RunOptions, root: &Root) -> Result<Vec<ports::Port>> {
 struct Bundle(PathBuf);
 
 impl Bundle {
-    fn write(paths: &Paths, id: &str, spec: &Spec) -> Result<Bundle> {
+    /// The bundle's directory. No config.json in it: `create` takes the
+    /// Spec from memory, and keeps its own copy in the state directory
+    /// (what `inspect` shows). The directory is still the bundle of the
+    /// container's state, and holds the console socket.
+    fn make(paths: &Paths, id: &str) -> Result<Bundle> {
         let dir = paths.bundle(id);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let bundle = Bundle(dir);
-        let config = bundle.0.join("config.json");
-        std::fs::write(&config, serde_json::to_vec_pretty(spec)?)
-            .with_context(|| format!("cannot write {}", config.display()))?;
-        Ok(bundle)
+        Ok(Bundle(dir))
     }
 }
 

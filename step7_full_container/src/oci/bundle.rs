@@ -1,17 +1,23 @@
 //! A bundle's config.json: read it, check it, and say which field is
-//! wrong.
+//! wrong; and `spec`'s default one.
 //!
 //! An OCI bundle is a directory with a root filesystem and a config.json
 //! (the OCI runtime specification, runtime-spec/config.md): what to run,
 //! as whom, in which namespaces, with which mounts and limits. The
 //! `oci-spec` crate holds its types, so step 7 reads a bundle exactly as
 //! runc, crun and youki do. What the kernel here cannot do is refused up
-//! front, naming the field and the reason, before anything is created.
+//! front, naming the field and the reason, before anything is created;
+//! what it does without, it says: fields this runtime does not apply
+//! ([`unsupported`]), and ambient capabilities the kernel would not raise
+//! (see [`super::security::capabilities`]). [`write_default`] is `step7
+//! spec`: the config.json to start from.
 
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use std::path::{Path, PathBuf};
+
+use super::security::capabilities::warn_unraisable_ambient;
 
 /// A loaded and checked bundle.
 pub struct Bundle {
@@ -24,18 +30,31 @@ pub struct Bundle {
 // ANCHOR: load
 /// Read `dir/config.json` and check what step 7 must rely on.
 pub fn load(dir: &Path) -> Result<Bundle> {
-    let dir = dir.canonicalize().with_context(|| {
-        format!("no bundle at {}: pass --bundle DIR (a directory with config.json and a rootfs)", dir.display())
-    })?;
+    let dir = locate(dir)?;
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}: create one with `step7 spec`", path.display()))?;
-    let mut spec: Spec = serde_json::from_str(&text)
+    let spec: Spec = serde_json::from_str(&text)
         .map_err(|err| anyhow::anyhow!("{}: line {}, column {}: {err}", path.display(), err.line(), err.column()))?;
+    checked(dir, spec)
+}
+
+/// The bundle in `dir` with a config.json already in memory (an engine's
+/// own Spec), checked as [`load`] checks the file: read once, not again.
+pub fn from_spec(dir: &Path, spec: Spec) -> Result<Bundle> {
+    checked(locate(dir)?, spec)
+}
+
+/// The bundle directory, absolute: it is kept in the state, and relative
+/// paths in config.json are relative to it.
+fn locate(dir: &Path) -> Result<PathBuf> {
+    dir.canonicalize().with_context(|| {
+        format!("no bundle at {}: pass --bundle DIR (a directory with config.json and a rootfs)", dir.display())
+    })
+}
+
+fn checked(dir: PathBuf, spec: Spec) -> Result<Bundle> {
     let rootfs = check(&dir, &spec)?;
-    if let Some(process) = spec.process_mut() {
-        warn_unraisable_ambient(process);
-    }
     Ok(Bundle { dir, spec, rootfs })
 }
 // ANCHOR_END: load
@@ -88,31 +107,8 @@ fn check(dir: &Path, spec: &Spec) -> Result<PathBuf> {
     for field in unsupported(spec) {
         crate::warn!("config.json: {field} is not supported by this runtime yet, and ignored");
     }
+    warn_unraisable_ambient(process, "config.json: process.capabilities.ambient");
     Ok(rootfs)
-}
-
-/// Whether the bundle in `dir` asks for a terminal (process.terminal),
-/// before it is loaded: `run` must know whether to be the terminal itself.
-pub fn wants_terminal(dir: &Path) -> Result<bool> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}: create one with `step7 spec`", path.display()))?;
-    let config: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|err| anyhow::anyhow!("{}: line {}, column {}: {err}", path.display(), err.line(), err.column()))?;
-    Ok(config.pointer("/process/terminal") == Some(&serde_json::Value::Bool(true)))
-}
-
-/// Drop from process.capabilities.ambient what cannot be raised, and say
-/// so (also for `exec --process`).
-pub fn warn_unraisable_ambient(process: &mut oci_spec::runtime::Process) {
-    let dropped = super::security::capabilities::drop_unraisable_ambient(process);
-    if !dropped.is_empty() {
-        crate::warn!(
-            "config.json: process.capabilities.ambient: {} not in both permitted and inheritable, so not raised \
-             (capabilities(7)); add them to inheritable to have them",
-            dropped.join(", ")
-        );
-    }
 }
 
 // ANCHOR: default_spec
@@ -148,7 +144,7 @@ pub fn write_default(dir: &Path, rootless: bool) -> Result<()> {
 // ANCHOR: unsupported
 /// The fields config.json sets that this runtime does not apply: said
 /// out loud, never silently dropped.
-pub fn unsupported(spec: &Spec) -> Vec<&'static str> {
+fn unsupported(spec: &Spec) -> Vec<&'static str> {
     let mut fields = Vec::new();
     let mut check = |set: bool, field: &'static str| {
         if set {
@@ -215,6 +211,21 @@ mod tests {
         let (dir, result) = bundle_with(&json);
         assert!(result.is_ok(), "{:#}", result.err().unwrap());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_spec_in_memory_is_checked_as_the_file_is() {
+        let (dir, loaded) = bundle_with(&serde_json::to_string(&Spec::default()).unwrap());
+        let loaded = loaded.unwrap();
+        let given = from_spec(&dir, Spec::default()).unwrap();
+        assert_eq!((&given.dir, &given.rootfs), (&loaded.dir, &loaded.rootfs));
+        let mut spec = Spec::default();
+        spec.process_mut().as_mut().unwrap().set_args(Some(vec![]));
+        let refused = from_spec(&dir, spec).err().expect("empty args accepted");
+        assert!(format!("{refused:#}").contains("process.args"), "{refused:#}");
+        let _ = std::fs::remove_dir_all(&dir);
+        let missing = load(&dir).err().expect("a missing bundle loaded");
+        assert!(format!("{missing:#}").contains("no bundle at"), "{missing:#}");
     }
 
     #[test]

@@ -45,9 +45,8 @@ impl ConsoleSocket {
         nix::pty::unlockpt(&master).context("unlockpt on /dev/ptmx failed")?;
         let slave_name = nix::pty::ptsname_r(&master).context("ptsname on /dev/ptmx failed")?;
         crate::narrate!("posix_openpt: a new pty, {slave_name}");
-        if let Some((rows, cols)) = size {
-            let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-            unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+        if let Some(size) = size {
+            resize(&master, size);
         }
         let slave =
             nix::fcntl::open(slave_name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, nix::sys::stat::Mode::empty())
@@ -85,6 +84,15 @@ fn dup2(from: RawFd, to: RawFd) -> Result<()> {
         return Err(std::io::Error::last_os_error()).with_context(|| format!("dup2 onto fd {to} failed"));
     }
     Ok(())
+}
+
+/// Set the window size of the terminal whose master is `master` (the
+/// program sees it with TIOCGWINSZ, and gets SIGWINCH if it changed).
+pub fn resize(master: &impl AsRawFd, (rows, cols): (u16, u16)) {
+    let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one winsize, alive for the call. A failure
+    // leaves the size as it was: nothing to undo, nothing to report.
+    unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
 }
 
 /// process.consoleSize as (rows, columns).

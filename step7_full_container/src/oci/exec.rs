@@ -13,15 +13,21 @@
 //! Read: setns(2), nsenter(1).
 
 use anyhow::{bail, Context, Result};
+use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
-use nix::unistd::Pid;
-use oci_spec::runtime::Process;
+use nix::sys::stat::Mode;
+use nix::unistd::{Pid, UnlinkatFlags};
+use oci_spec::runtime::{Process, Spec};
 use std::convert::Infallible;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::console::{self, ConsoleSocket};
 use super::program::Program;
-use super::security;
+use super::security::{self, capabilities};
 use super::state::{State, Status};
 use crate::process::{self, Lifetime};
 
@@ -39,21 +45,23 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
 ];
 
 // ANCHOR: exec
-/// Start `process` in container `id`. Returns its PID once it is running
+/// Start `process` in the container whose state (under `root`) and kept
+/// config.json the caller has read. Returns its PID once it is running
 /// the program (or an error saying why it could not); the caller waits
 /// for it, or not (`--detach`). A terminal goes to `console_socket`.
 pub fn exec(
     root: &Path,
-    id: &str,
+    state: &State,
+    spec: &Spec,
     process: &Process,
     console_socket: Option<&Path>,
     pid_file: Option<&Path>,
 ) -> Result<Pid> {
-    let state = State::load(root, id)?;
-    if state.status(root) != Status::Running {
-        bail!("container {id} is {}: exec needs a running container", state.status(root).as_str());
+    let cgroup = state.cgroup();
+    match state.status_in(root, cgroup.as_ref()) {
+        Status::Running => {}
+        status => bail!("container {} is {}: exec needs a running container", state.id, status.as_str()),
     }
-    let spec = state.spec(root)?;
     let console = match (process.terminal() == Some(true), console_socket) {
         (true, Some(path)) => Some(console::connect(path)?),
         (true, None) => bail!("process.terminal is true: pass --console-socket"),
@@ -62,28 +70,59 @@ pub fn exec(
     };
     // The pid file is a path on the host: open it before joining the
     // container's mount namespace, where the path would mean something else.
-    let pid_file = pid_file
-        .map(|path| std::fs::File::create(path).with_context(|| format!("cannot create --pid-file {}", path.display())))
-        .transpose()?;
+    let pid_file = pid_file.map(PidFile::create).transpose()?;
     // Into the container's cgroup first, so that the forked process starts
     // inside it and counts against its limits (a rootless container may
     // have none).
-    if let Some(cgroup) = state.cgroup() {
+    if let Some(cgroup) = &cgroup {
         cgroup.attach(nix::unistd::getpid())?;
     }
     join_namespaces(state.pid)?;
 
-    let seccomp = spec.linux().as_ref().and_then(|linux| linux.seccomp().clone());
-    let mut child =
-        process::spawn_with(CloneFlags::empty(), Lifetime::Detached, || run(process, seccomp.as_ref(), console))?;
+    let seccomp = spec.linux().as_ref().and_then(|linux| linux.seccomp().as_ref());
+    let mut child = process::spawn_with(CloneFlags::empty(), Lifetime::Detached, || run(process, seccomp, console))?;
     child.started()?;
-    if let Some(mut pid_file) = pid_file {
-        std::io::Write::write_all(&mut pid_file, child.pid().to_string().as_bytes())
-            .context("cannot write --pid-file")?;
+    if let Some(pid_file) = pid_file {
+        pid_file.write(child.pid())?;
     }
     Ok(child.pid())
 }
 // ANCHOR_END: exec
+
+/// `--pid-file`, created before `exec` joins the container: if `exec`
+/// fails, it is removed again (through its directory, opened on the host
+/// too), not left behind empty.
+struct PidFile {
+    file: File,
+    dir: OwnedFd,
+    name: OsString,
+    written: bool,
+}
+
+impl PidFile {
+    fn create(path: &Path) -> Result<PidFile> {
+        let name = path.file_name().with_context(|| format!("--pid-file {}: names no file", path.display()))?;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = nix::fcntl::open(parent, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .with_context(|| format!("cannot open {}, the directory of --pid-file", parent.display()))?;
+        let file = File::create(path).with_context(|| format!("cannot create --pid-file {}", path.display()))?;
+        Ok(PidFile { file, dir, name: name.to_os_string(), written: false })
+    }
+
+    fn write(mut self, pid: Pid) -> Result<()> {
+        self.file.write_all(pid.to_string().as_bytes()).context("cannot write --pid-file")?;
+        self.written = true;
+        Ok(())
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if !self.written {
+            let _ = nix::unistd::unlinkat(&self.dir, self.name.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        }
+    }
+}
 
 /// setns into each namespace of `pid` that differs from ours. All are
 /// opened first: after joining the mount namespace, /proc would be the
@@ -133,22 +172,22 @@ pub struct ProcessFlags<'a> {
 }
 
 /// The process to exec: `--process FILE` (the "process" object of
-/// config.json), or the container's own process with the flags' changes.
-pub fn process_from(root: &Path, id: &str, flags: &ProcessFlags) -> Result<Process> {
+/// config.json), or the container's own process (`spec`, as kept at
+/// `create`) with the flags' changes.
+pub fn process_from(spec: &Spec, flags: &ProcessFlags) -> Result<Process> {
     let ProcessFlags { file, args, env, cwd, user, tty } = *flags;
     if let Some(file) = file {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("cannot read --process {}", file.display()))?;
-        let mut process: Process = serde_json::from_str(&text)
+        let process: Process = serde_json::from_str(&text)
             .map_err(|err| anyhow::anyhow!("--process {}: line {}: {err}", file.display(), err.line()))?;
-        super::bundle::warn_unraisable_ambient(&mut process);
+        let field = format_args!("--process {}: capabilities.ambient", file.display());
+        capabilities::warn_unraisable_ambient(&process, field);
         return Ok(process);
     }
     if args.is_empty() {
         bail!("exec needs a command: step7 exec ID CMD [ARGS...], or --process FILE");
     }
-    let state = State::load(root, id)?;
-    let spec = state.spec(root)?;
     let mut process = spec.process().clone().context("config.json: process: missing")?;
     process.set_terminal(Some(tty));
     process.set_args(Some(args.to_vec()));

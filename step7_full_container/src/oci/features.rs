@@ -10,10 +10,7 @@ pub fn document() -> serde_json::Value {
         "ociVersionMax": "1.2.0",
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountExtensions": {"idmap": {"enabled": true}},
-        "mountOptions": ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async",
-            "dirsync", "noatime", "atime", "nodiratime", "diratime", "relatime", "norelatime", "strictatime",
-            "nostrictatime", "bind", "rbind", "private", "rprivate", "shared", "rshared", "slave", "rslave",
-            "unbindable", "runbindable"],
+        "mountOptions": super::rootfs::options::names().collect::<Vec<_>>(),
         "linux": {
             "namespaces": ["pid", "mount", "uts", "ipc", "network", "cgroup", "user", "time"],
             "capabilities": capabilities,

@@ -60,10 +60,11 @@ pub fn state(root: &Path, id: &str) -> Result<serde_json::Value> {
 /// process in its cgroup.
 pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
     let state = State::load(root, id)?;
-    if state.status(root) == Status::Stopped {
+    let cgroup = state.cgroup();
+    if state.status_in(root, cgroup.as_ref()) == Status::Stopped {
         bail!("container {id} is not running");
     }
-    let pids = match state.cgroup() {
+    let pids = match cgroup {
         Some(cgroup) if all => cgroup.pids(),
         _ => vec![Pid::from_raw(state.pid)],
     };
@@ -83,7 +84,8 @@ pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
 /// remove its cgroup and state, run the poststop hooks.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let state = State::load(root, id)?;
-    match state.status(root) {
+    let cgroup = state.cgroup();
+    match state.status_in(root, cgroup.as_ref()) {
         Status::Stopped | Status::Created => {}
         status if force => crate::narrate!("container {id} is {}: killing it", status.as_str()),
         status => bail!("container {id} is {}: stop it first, or use delete --force", status.as_str()),
@@ -92,7 +94,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         let _ = send(Pid::from_raw(state.pid), Signal::SIGKILL);
         wait_gone(&state);
     }
-    if let Some(cgroup) = state.cgroup() {
+    if let Some(cgroup) = cgroup {
         super::cgroup::remove(cgroup);
     }
     let spec = load_spec(root, &state);
@@ -166,13 +168,13 @@ pub fn ps(root: &Path, id: &str) -> Result<Vec<Pid>> {
 pub fn pause(root: &Path, id: &str, paused: bool) -> Result<()> {
     let state = State::load(root, id)?;
     let (from, to) = if paused { (Status::Running, "pause") } else { (Status::Paused, "resume") };
-    let status = state.status(root);
+    let cgroup = state.cgroup();
+    let status = state.status_in(root, cgroup.as_ref());
     if status != from {
         bail!("container {id} is {}: only a {} container can be {to}d", status.as_str(), from.as_str());
     }
-    let cgroup = state
-        .cgroup()
-        .context("a rootless container without a delegated cgroup has no freezer: it cannot be paused")?;
+    let cgroup =
+        cgroup.context("a rootless container without a delegated cgroup has no freezer: it cannot be paused")?;
     super::cgroup::freeze(&cgroup, paused)
 }
 // ANCHOR_END: pause

@@ -1,7 +1,7 @@
 //! The OCI core: runc's half of step 7.
 //!
 //! An OCI runtime is the program an engine (containerd, podman, or step
-//! 7's own [`crate::engine`]) runs to make one container from a *bundle*:
+//! 7's own, in src/engine/) runs to make one container from a *bundle*:
 //! a root filesystem and a config.json saying what to run, as whom, in
 //! which namespaces, with which mounts and limits (the OCI runtime
 //! specification). It is not a daemon: each command (`create`, `start`,
@@ -20,7 +20,9 @@
 //! - [`sealed`]: the runtime binary out of the container's reach;
 //! - [`features`]: what this runtime supports, for engines.
 //!
-//! Nothing here imports the engine, the command line or images.
+//! Nothing here imports the engine, the command line or images: it calls
+//! steps 1 to 6, and of the rest of step 7 only `paths::rootless` (whether
+//! it runs as root), which all three parts share.
 //! Read: the runtime-spec's runtime.md, config.md and config-linux.md.
 
 pub mod bundle;

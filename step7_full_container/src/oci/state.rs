@@ -99,17 +99,29 @@ impl State {
     /// Observe the status: stopped if the process is gone, created while
     /// it waits on its exec fifo, paused if frozen, else running.
     pub fn status(&self, root: &Path) -> Status {
+        self.observe(root, || self.cgroup().is_some_and(|cgroup| crate::oci::cgroup::is_frozen(&cgroup)))
+    }
+
+    /// The rule of [`State::status`]. `frozen` is asked last, only of a
+    /// live and started container: finding its cgroup reads the mount table.
+    fn observe(&self, root: &Path, frozen: impl FnOnce() -> bool) -> Status {
         if !self.is_alive() {
             Status::Stopped
         } else if dir(root, &self.id).join("exec.fifo").exists() {
             Status::Created
-        } else if self.cgroup().is_some_and(|cgroup| crate::oci::cgroup::is_frozen(&cgroup)) {
+        } else if frozen() {
             Status::Paused
         } else {
             Status::Running
         }
     }
     // ANCHOR_END: status
+
+    /// [`State::status`], for a caller that has opened the cgroup already
+    /// ([`State::cgroup`]) to use it next: it is not looked for twice.
+    pub fn status_in(&self, root: &Path, cgroup: Option<&crate::cgroup::Cgroup>) -> Status {
+        self.observe(root, || cgroup.is_some_and(crate::oci::cgroup::is_frozen))
+    }
 
     /// The container's first process still runs (not a zombie, not a
     /// reused PID).
@@ -133,7 +145,13 @@ impl State {
     /// later commands (hooks, exec) must not see later edits of the bundle.
     pub fn keep_spec(&self, root: &Path, spec: &oci_spec::runtime::Spec) -> Result<()> {
         let path = dir(root, &self.id).join("config.json");
-        std::fs::write(&path, serde_json::to_vec(spec)?).with_context(|| format!("cannot write {}", path.display()))
+        std::fs::write(&path, serde_json::to_vec(spec)?).with_context(|| {
+            format!(
+                "cannot keep a copy of config.json at {} (the hooks and exec of later commands read it): is the \
+                 state root writable?",
+                path.display()
+            )
+        })
     }
 
     /// config.json as it was at `create` (see [`State::keep_spec`]).

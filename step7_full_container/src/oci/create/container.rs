@@ -43,11 +43,11 @@ impl Setup<'_> {
         self.gate.wait()?;
         self.enter_namespaces()?;
         self.set_names()?;
-        let hooks = spec.hooks().clone().unwrap_or_default();
+        let hooks = spec.hooks().as_ref();
         let state = self.hook_state();
         if self.namespaces.has(CloneFlags::CLONE_NEWNS) {
             rootfs::prepare(spec, &self.bundle.rootfs, &self.bundle.dir, self.namespaces, self.cgroups, self.idmapped)?;
-            hooks::run("createContainer", hooks.create_container().as_ref(), &state)?;
+            hooks::run("createContainer", hooks.and_then(|h| h.create_container().as_ref()), &state)?;
             if self.no_pivot {
                 move_root(&self.bundle.rootfs)?;
             } else {
@@ -68,7 +68,7 @@ impl Setup<'_> {
         // Everything that could fail has been done: `create` may return.
         crate::process::close_error_pipe();
         wait_for_start(self.fifo)?;
-        hooks::run("startContainer", hooks.start_container().as_ref(), &state)?;
+        hooks::run("startContainer", hooks.and_then(|h| h.start_container().as_ref()), &state)?;
         program.exec()
     }
     // ANCHOR_END: container
@@ -115,8 +115,13 @@ impl Setup<'_> {
     /// The state the createContainer and startContainer hooks get. It
     /// names this process by its PID on the host: the first of NSpid in
     /// /proc/self/status (the host's /proc, until the container's is
-    /// mounted).
+    /// mounted). Null, and nothing read, when there are no such hooks.
     fn hook_state(&self) -> serde_json::Value {
+        let hooks = self.bundle.spec.hooks().as_ref();
+        let listed = |list: &Option<Vec<oci_spec::runtime::Hook>>| list.as_ref().is_some_and(|l| !l.is_empty());
+        if !hooks.is_some_and(|h| listed(h.create_container()) || listed(h.start_container())) {
+            return serde_json::Value::Null;
+        }
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let host_pid = status.lines().find_map(|l| l.strip_prefix("NSpid:")).and_then(|l| l.split_whitespace().next());
         serde_json::json!({

@@ -1,6 +1,7 @@
 //! Creating a container from a bundle: the one implementation of
-//! container start-up in step 7. `create`, `run`, `exec`'s container and
-//! the engine's `run` all come through here.
+//! container start-up in step 7. `create`, `run` and the engine's `run`
+//! all come through here; `exec` only shares the last part with it (the
+//! program lookup and [`super::security::apply`]).
 //!
 //! The runtime (this process, [`create`]) and the container process
 //! ([`container`]) each have their part, in an order that matters:
@@ -35,10 +36,12 @@ mod container;
 use anyhow::{bail, Context, Result};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
+use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 
-use super::bundle;
+use super::bundle::{self, Bundle};
 use super::cgroup::{self, resources};
 use super::namespaces::{self, Namespaces};
 use super::state::{self, State, Status};
@@ -63,11 +66,19 @@ pub struct Options<'a> {
     pub systemd_cgroup: bool,
 }
 
-// ANCHOR: create
-/// Create container `id` from its bundle; on return it waits for `start`.
+/// Create container `id` from the bundle `options.bundle`; on return it
+/// waits for `start`.
 pub fn create(options: &Options) -> Result<State> {
     state::check_id(options.id)?;
-    let bundle = bundle::load(options.bundle)?;
+    create_from(options, bundle::load(options.bundle)?)
+}
+
+// ANCHOR: create
+/// Create container `id` from `bundle`, already loaded (`run` needs to see
+/// it first, an engine has its Spec in memory): `options.bundle` is not
+/// read again.
+pub fn create_from(options: &Options, bundle: Bundle) -> Result<State> {
+    state::check_id(options.id)?;
     let linux = bundle.spec.linux().as_ref().expect("checked by bundle::load");
     let namespaces = Namespaces::from_spec(linux);
     let limits = resources::limits(linux);
@@ -149,6 +160,9 @@ pub fn create(options: &Options) -> Result<State> {
     hooks::run("createRuntime", hooks.create_runtime().as_ref(), &creating)?;
     gate.open()?;
     child.started()?;
+    // From here the container process waits on its fifo: if `create` fails
+    // now, removing the cgroup kills it; without one, this guard does.
+    let waiting = Waiting(made.is_none().then(|| child.pid()));
 
     state.save(options.root)?;
     state.keep_spec(options.root, &bundle.spec)?;
@@ -156,8 +170,9 @@ pub fn create(options: &Options) -> Result<State> {
         std::fs::write(pid_file, state.pid.to_string())
             .with_context(|| format!("cannot write --pid-file {}", pid_file.display()))?;
     }
-    // Created: the cgroup and the state directory stay for the commands
-    // to come.
+    // Created: the process, the cgroup and the state directory stay for
+    // the commands to come.
+    waiting.keep();
     if let Some(cgroup) = made {
         cgroup.keep();
     }
@@ -210,6 +225,27 @@ impl Drop for Reserved {
     fn drop(&mut self) {
         if let Some(dir) = self.0.take() {
             let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// The container process of a rootless container without a cgroup, once it
+/// waits on its exec fifo: killed (and reaped) when dropped, unless the
+/// container was created. Nothing else would end it: it would wait for a
+/// `start` that cannot come, its state being gone.
+struct Waiting(Option<Pid>);
+
+impl Waiting {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
         }
     }
 }

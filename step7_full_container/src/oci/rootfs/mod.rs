@@ -166,7 +166,7 @@ fn make_device(rootfs: &Path, device: &LinuxDevice) -> Result<()> {
 
 /// Create the mount target: a directory, or an empty file to bind a file
 /// over.
-pub fn make_target(target: &Path, file: bool) -> Result<()> {
+fn make_target(target: &Path, file: bool) -> Result<()> {
     if target.exists() {
         return Ok(());
     }

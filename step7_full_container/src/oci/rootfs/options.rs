@@ -16,67 +16,75 @@ pub struct Options {
     pub data: Vec<String>,
 }
 
+/// mount(8)'s flag options: the flags each sets and clears.
+const FLAGS: [(&str, MsFlags, MsFlags); 19] = [
+    ("ro", MsFlags::MS_RDONLY, MsFlags::empty()),
+    ("rw", MsFlags::empty(), MsFlags::MS_RDONLY),
+    ("nosuid", MsFlags::MS_NOSUID, MsFlags::empty()),
+    ("suid", MsFlags::empty(), MsFlags::MS_NOSUID),
+    ("nodev", MsFlags::MS_NODEV, MsFlags::empty()),
+    ("dev", MsFlags::empty(), MsFlags::MS_NODEV),
+    ("noexec", MsFlags::MS_NOEXEC, MsFlags::empty()),
+    ("exec", MsFlags::empty(), MsFlags::MS_NOEXEC),
+    ("sync", MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+    ("async", MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+    ("dirsync", MsFlags::MS_DIRSYNC, MsFlags::empty()),
+    ("noatime", MsFlags::MS_NOATIME, MsFlags::empty()),
+    ("atime", MsFlags::empty(), MsFlags::MS_NOATIME),
+    ("nodiratime", MsFlags::MS_NODIRATIME, MsFlags::empty()),
+    ("diratime", MsFlags::empty(), MsFlags::MS_NODIRATIME),
+    ("relatime", MsFlags::MS_RELATIME, MsFlags::empty()),
+    ("norelatime", MsFlags::empty(), MsFlags::MS_RELATIME),
+    ("strictatime", MsFlags::MS_STRICTATIME, MsFlags::empty()),
+    ("nostrictatime", MsFlags::empty(), MsFlags::MS_STRICTATIME),
+];
+
+/// A bind mount, of the tree (rbind) or of the top mount alone.
+const BINDS: [(&str, MsFlags); 2] = [("bind", MsFlags::MS_BIND), ("rbind", MsFlags::MS_BIND.union(MsFlags::MS_REC))];
+
+/// Propagation changes, made by a mount(2) call of their own.
+const PROPAGATIONS: [(&str, MsFlags); 8] = [
+    ("private", MsFlags::MS_PRIVATE),
+    ("rprivate", MsFlags::MS_PRIVATE.union(MsFlags::MS_REC)),
+    ("shared", MsFlags::MS_SHARED),
+    ("rshared", MsFlags::MS_SHARED.union(MsFlags::MS_REC)),
+    ("slave", MsFlags::MS_SLAVE),
+    ("rslave", MsFlags::MS_SLAVE.union(MsFlags::MS_REC)),
+    ("unbindable", MsFlags::MS_UNBINDABLE),
+    ("runbindable", MsFlags::MS_UNBINDABLE.union(MsFlags::MS_REC)),
+];
+
+/// Accepted, and without effect (mandatory locks are gone from Linux).
+const IGNORED: [&str; 3] = ["mand", "nomand", "defaults"];
+
+/// Every option with an effect, for `features`: one list with [`Options::parse`].
+pub fn names() -> impl Iterator<Item = &'static str> {
+    let flags = FLAGS.iter().map(|(name, ..)| *name);
+    flags.chain(BINDS.iter().map(|(name, _)| *name)).chain(PROPAGATIONS.iter().map(|(name, _)| *name))
+}
+
 impl Options {
     pub fn parse(options: &[String]) -> Options {
         let mut parsed =
             Options { flags: MsFlags::empty(), bind: None, propagation: MsFlags::empty(), data: Vec::new() };
-        for option in options {
-            let (set, clear) = match option.as_str() {
-                "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-                "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-                "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-                "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-                "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-                "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-                "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-                "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-                "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-                "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-                "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-                "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-                "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-                "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-                "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-                "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-                "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-                "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-                "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-                "mand" | "nomand" | "defaults" => (MsFlags::empty(), MsFlags::empty()),
-                "bind" => {
-                    parsed.bind = Some(MsFlags::MS_BIND);
-                    continue;
-                }
-                "rbind" => {
-                    parsed.bind = Some(MsFlags::MS_BIND | MsFlags::MS_REC);
-                    continue;
-                }
-                other => {
-                    if let Some(flags) = propagation_flags(other) {
-                        parsed.propagation |= flags;
-                    } else {
-                        parsed.data.push(other.to_string());
-                    }
-                    continue;
-                }
-            };
-            parsed.flags = (parsed.flags | set) & !clear;
+        for option in options.iter().map(String::as_str) {
+            if let Some((_, set, clear)) = FLAGS.iter().find(|(name, ..)| *name == option) {
+                parsed.flags = (parsed.flags | *set) & !*clear;
+            } else if let Some((_, bind)) = BINDS.iter().find(|(name, _)| *name == option) {
+                parsed.bind = Some(*bind);
+            } else if let Some(flags) = propagation_flags(option) {
+                parsed.propagation |= flags;
+            } else if !IGNORED.contains(&option) {
+                parsed.data.push(option.to_string());
+            }
         }
         parsed
     }
 }
 
-pub fn propagation_flags(name: &str) -> Option<MsFlags> {
-    Some(match name {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => return None,
-    })
+/// The propagation change `name` asks for, if it is one.
+pub(super) fn propagation_flags(name: &str) -> Option<MsFlags> {
+    PROPAGATIONS.iter().find(|(known, _)| *known == name).map(|(_, flags)| *flags)
 }
 
 #[cfg(test)]
@@ -92,5 +100,15 @@ mod tests {
         assert_eq!(parsed.data, ["mode=755", "size=65536k"]);
         assert_eq!(parsed.propagation, MsFlags::MS_SLAVE | MsFlags::MS_REC);
         assert_eq!(Options::parse(&["rbind".into()]).bind, Some(MsFlags::MS_BIND | MsFlags::MS_REC));
+        assert!(Options::parse(&["defaults".into(), "nomand".into()]).data.is_empty());
+    }
+
+    #[test]
+    fn every_option_features_lists_is_parsed_as_one() {
+        let all: Vec<&str> = names().collect();
+        assert_eq!(all.len(), 29);
+        for name in all {
+            assert!(Options::parse(&[name.to_string()]).data.is_empty(), "{name} taken for file-system data");
+        }
     }
 }

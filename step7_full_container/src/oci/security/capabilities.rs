@@ -6,6 +6,8 @@
 use anyhow::{bail, Context, Result};
 use caps::{CapSet, CapsHashSet};
 use oci_spec::runtime::{LinuxCapabilities, Process};
+use std::collections::HashSet;
+use std::hash::Hash;
 
 /// The capabilities named in one set of config.json.
 fn named(set: &Option<oci_spec::runtime::Capabilities>) -> Result<CapsHashSet> {
@@ -26,7 +28,7 @@ fn named(set: &Option<oci_spec::runtime::Capabilities>) -> Result<CapsHashSet> {
 /// Remove from the bounding set every capability config.json does not
 /// list: no later execve, not even of a setuid-root binary, can bring it
 /// back. Needs CAP_SETPCAP, so it comes before the switch of user.
-pub fn drop_bounding(capabilities: &LinuxCapabilities) -> Result<()> {
+pub(super) fn drop_bounding(capabilities: &LinuxCapabilities) -> Result<()> {
     let keep = named(capabilities.bounding())?;
     for cap in caps::all() {
         if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
@@ -39,9 +41,10 @@ pub fn drop_bounding(capabilities: &LinuxCapabilities) -> Result<()> {
 }
 // ANCHOR_END: drop_bounding
 
-/// Set the permitted, effective, inheritable and ambient sets exactly to
-/// config.json's lists.
-pub fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
+/// Set the permitted, effective and inheritable sets exactly to
+/// config.json's lists, and raise the ambient capabilities the kernel
+/// allows ([`raisable`]).
+pub(super) fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
     let permitted = named(capabilities.permitted())?;
     let effective = named(capabilities.effective())?;
     let inheritable = named(capabilities.inheritable())?;
@@ -52,35 +55,81 @@ pub fn set_capabilities(capabilities: &LinuxCapabilities) -> Result<()> {
     caps::set(None, CapSet::Permitted, &permitted).context("config.json: process.capabilities.permitted")?;
     caps::clear(None, CapSet::Ambient).ok();
     for cap in named(capabilities.ambient())? {
-        // The kernel refuses an ambient capability that is not both
-        // permitted and inheritable.
-        caps::raise(None, CapSet::Ambient, cap)
-            .with_context(|| format!("config.json: process.capabilities.ambient: {cap}"))?;
+        if raisable(&cap, &permitted, &inheritable) {
+            caps::raise(None, CapSet::Ambient, cap)
+                .with_context(|| format!("config.json: process.capabilities.ambient: {cap}"))?;
+        }
     }
     crate::narrate!("capset: {} effective capabilities", effective.len());
     Ok(())
 }
 
 // ANCHOR: raisable_ambient
-/// Take out of `process`'s ambient set what the kernel would refuse to
-/// raise: a capability must be both permitted and inheritable to be
-/// ambient (capabilities(7), "Ambient capability set"). `runc spec` writes
-/// an ambient set without an inheritable one, and runc runs it, without
-/// them; so does step 7, saying which it left out.
-pub fn drop_unraisable_ambient(process: &mut Process) -> Vec<String> {
-    let Some(mut capabilities) = process.capabilities().clone() else { return Vec::new() };
-    let Some(ambient) = capabilities.ambient().clone() else { return Vec::new() };
-    let listed = |set: &Option<oci_spec::runtime::Capabilities>, cap: &oci_spec::runtime::Capability| {
-        set.as_ref().is_some_and(|s| s.contains(cap))
-    };
-    let (kept, dropped): (Vec<_>, Vec<_>) = ambient
-        .iter()
-        .copied()
-        .partition(|cap| listed(capabilities.permitted(), cap) && listed(capabilities.inheritable(), cap));
-    capabilities.set_ambient(Some(kept.into_iter().collect()));
-    process.set_capabilities(Some(capabilities));
-    let mut names: Vec<String> = dropped.iter().map(|cap| format!("CAP_{cap}")).collect();
+/// Whether the kernel lets `cap` into the ambient set: only if it is both
+/// permitted and inheritable (capabilities(7), "Ambient capability set").
+/// `runc spec` writes an ambient set without an inheritable one, and runc
+/// runs it without them; so does step 7: [`set_capabilities`] raises only
+/// these, and [`unraisable_ambient`] names the others for a warning.
+fn raisable<C: Eq + Hash>(cap: &C, permitted: &HashSet<C>, inheritable: &HashSet<C>) -> bool {
+    permitted.contains(cap) && inheritable.contains(cap)
+}
+
+/// The ambient capabilities of `process` that will not be raised, as
+/// "CAP_X", sorted; at once empty when there is no ambient set.
+pub fn unraisable_ambient(process: &Process) -> Vec<String> {
+    let Some(capabilities) = process.capabilities() else { return Vec::new() };
+    let Some(ambient) = capabilities.ambient().as_ref().filter(|set| !set.is_empty()) else { return Vec::new() };
+    let none = HashSet::new();
+    let permitted = capabilities.permitted().as_ref().unwrap_or(&none);
+    let inheritable = capabilities.inheritable().as_ref().unwrap_or(&none);
+    let mut names: Vec<String> =
+        ambient.iter().filter(|cap| !raisable(*cap, permitted, inheritable)).map(|cap| format!("CAP_{cap}")).collect();
     names.sort();
     names
 }
 // ANCHOR_END: raisable_ambient
+
+/// Say which ambient capabilities of `process` will not be raised, where
+/// it is read (so the warning also reaches `--log`). `field` names the
+/// set where it was read: "config.json: process.capabilities.ambient", or
+/// `exec --process FILE`'s "capabilities.ambient".
+pub fn warn_unraisable_ambient(process: &Process, field: impl std::fmt::Display) {
+    let names = unraisable_ambient(process);
+    if !names.is_empty() {
+        crate::warn!(
+            "{field}: {} not in both permitted and inheritable, so not raised (capabilities(7)); add them to \
+             inheritable to have them",
+            names.join(", ")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(capabilities: serde_json::Value) -> Process {
+        serde_json::from_value(
+            serde_json::json!({"cwd": "/", "user": {"uid": 0, "gid": 0}, "capabilities": capabilities}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ambient_capabilities_need_permitted_and_inheritable() {
+        let caps = serde_json::json!(["CAP_KILL", "CAP_CHOWN"]);
+        // As `runc spec` writes it: no inheritable set.
+        let runc_spec = process(serde_json::json!({"permitted": caps, "ambient": caps}));
+        assert_eq!(unraisable_ambient(&runc_spec), ["CAP_CHOWN", "CAP_KILL"]);
+        let some = process(serde_json::json!({"permitted": caps, "inheritable": ["CAP_KILL"], "ambient": caps}));
+        assert_eq!(unraisable_ambient(&some), ["CAP_CHOWN"]);
+        let all = process(serde_json::json!({"permitted": caps, "inheritable": caps, "ambient": caps}));
+        assert!(unraisable_ambient(&all).is_empty());
+        assert!(unraisable_ambient(&process(serde_json::json!({"permitted": caps}))).is_empty());
+        // The same rule on the sets set_capabilities works with.
+        let set = |names: &[caps::Capability]| names.iter().copied().collect::<CapsHashSet>();
+        let (kill, chown) = (caps::Capability::CAP_KILL, caps::Capability::CAP_CHOWN);
+        assert!(raisable(&kill, &set(&[kill, chown]), &set(&[kill])));
+        assert!(!raisable(&chown, &set(&[kill, chown]), &set(&[kill])));
+    }
+}

@@ -5,10 +5,8 @@
 //! power is cut down in layers, each from config.json's `process`:
 //! - rlimits (setrlimit(2)): per-process ceilings such as open files;
 //! - the user and groups (setgroups(2), setgid(2), setuid(2));
-//! - capabilities (capabilities(7)): root's powers split into ~40 pieces,
-//!   of which the container keeps only the listed ones, in five sets:
-//!   bounding (the most it can ever get), permitted, effective,
-//!   inheritable and ambient (what survives execve for a non-root user);
+//! - capabilities ([`capabilities`]): of root's powers, only the ones
+//!   config.json lists;
 //! - no_new_privs (PR_SET_NO_NEW_PRIVS): execve can no longer grant
 //!   privileges (setuid binaries, file capabilities);
 //! - a seccomp filter ([`seccomp`]): which system calls it may make.
@@ -96,9 +94,11 @@ fn set_user(process: &Process) -> Result<()> {
     let groups: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|&g| g.into()).collect();
     crate::narrate!("setgroups({groups:?}); setgid({}); setuid({})", user.gid(), user.uid());
     // In a rootless user namespace setgroups(2) is denied (the price of
-    // mapping one's own gid without privilege): nothing to set anyway.
-    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
-    if !(denied && groups.is_empty()) {
+    // mapping one's own gid without privilege). With no groups to set it
+    // is skipped there; with some it is tried either way, so the file is
+    // read only for an empty list.
+    let denied = groups.is_empty() && std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if !denied {
         nix::unistd::setgroups(&groups).context("config.json: process.user.additionalGids")?;
     }
     nix::unistd::setgid(user.gid().into()).context("config.json: process.user.gid")?;

@@ -73,6 +73,6 @@ fn write_unprivileged(pid: Pid, linux: &Linux) -> Result<()> {
 // ANCHOR_END: write_unprivileged
 
 /// The mappings as uid_map and gid_map want them.
-pub fn lines(mappings: &[LinuxIdMapping]) -> String {
+pub(super) fn lines(mappings: &[LinuxIdMapping]) -> String {
     mappings.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
 }
