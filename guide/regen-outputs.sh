@@ -1120,7 +1120,7 @@ EOF
 # store on a 64 MiB tmpfs mounted in a scratch mount namespace: the host's
 # disk is never the one filled, and the tmpfs goes with the namespace.
 capture ch11-bomb 'sandbox# ' unshare --mount <<'EOF'
-mkdir small bomb && mount -t tmpfs -o size=64m small-store small
+mkdir small bomb && mount -t tmpfs -o size=64m,mode=0700 small-store small
 truncate -s 200M bomb/zeros && tar -C bomb -czf bomb.tar.gz zeros && ls -l bomb.tar.gz
 target/debug/step7 --store $PWD/small layer add bomb bomb.tar.gz; echo $?
 df -h small; ls small/layers/sha256 small/tmp

@@ -5,10 +5,12 @@
 
 #[path = "../../step1_chroot/tests/support/mod.rs"]
 mod support;
+#[path = "images/token_registry.rs"]
+mod token_registry;
 #[path = "images/world.rs"]
 mod world;
 // Hostile images against the store itself: its permissions, refused
-// layers, decompression bombs.
+// layers, decompression bombs, other users.
 #[path = "images/store_safety.rs"]
 mod store_safety;
 
@@ -156,49 +158,6 @@ fn two_containers_share_layers_but_not_writes() {
     world.assert_no_containers();
 }
 
-/// A blob corrupted in the registry: the pull fails, says why, and stores
-/// neither the blob nor the config that came before it, nor a layer, nor
-/// the image's name. A layer whose content is not the diff_id the config
-/// promises is refused too, and leaves nothing either.
-#[test]
-fn corrupt_content_is_refused_and_nothing_stored() {
-    let Some(mut world) = World::new() else { return };
-    let layer =
-        world.layout.image("v1", &[Layout::tar(&[Entry::File("file", "the real content\n")])], json!({}), "amd64");
-    world.registry.push(&world.layout, "v1", "test/corrupt");
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(world.layout.dir.join("blobs/sha256").join(&layer["digest"].as_str().unwrap()[7..])).unwrap(),
-    )
-    .unwrap();
-    let blob = world.registry.blob_file(manifest["layers"][0]["digest"].as_str().unwrap());
-    let mut bytes = std::fs::read(&blob).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&blob, bytes).unwrap();
-
-    let out = world.step7(&["pull", &world.registry.name("test/corrupt:v1")]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("corrupt or tampered with"), "{}", stderr(&out));
-    assert_eq!(world.stored("layers/sha256"), Vec::<String>::new());
-    assert_eq!(world.stored("tmp"), Vec::<String>::new());
-    assert_eq!(world.stored("blobs/sha256"), Vec::<String>::new());
-    assert_eq!(stdout(&world.step7(&["images"])).lines().count(), 1, "an image was recorded");
-
-    // A valid blob, but not the layer the config names.
-    let tar = Layout::tar(&[Entry::File("file", "swapped\n")]);
-    let mut descriptor = world.layout.blob(&Layout::gzip(&tar));
-    descriptor["mediaType"] = json!("application/vnd.oci.image.layer.v1.tar+gzip");
-    let promised = sha256(&Layout::tar(&[Entry::File("file", "promised\n")]));
-    world.layout.image_with("swapped", vec![descriptor], vec![promised], json!({}), "amd64");
-    world.registry.push(&world.layout, "swapped", "test/corrupt");
-    let out = world.step7(&["pull", &world.registry.name("test/corrupt:swapped")]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("but the image config says"), "{}", stderr(&out));
-    assert_eq!(world.stored("layers/sha256"), Vec::<String>::new());
-    assert_eq!(world.stored("tmp"), Vec::<String>::new());
-    assert_eq!(world.stored("blobs/sha256"), Vec::<String>::new());
-}
-
 // ANCHOR: hostile_test
 
 /// Hostile layers: nothing is written outside the layer directory,
@@ -290,6 +249,32 @@ fn layers_by_hand() {
         assert_code(&world.step7(&["layer", "rm", name]), 0);
     }
     assert_eq!((world.stored("blobs/sha256"), world.stored("layers/sha256")), (vec![], vec![]));
+    world.assert_no_containers();
+}
+
+/// A detached container started with a relative `--root` from one
+/// directory keeps its root when `prune` runs from another: the store
+/// records where its state is, and a relative path read elsewhere would
+/// name nothing, making a live container's root look like an orphan's.
+#[test]
+fn a_relative_state_root_is_not_taken_for_an_orphan() {
+    let Some(mut world) = World::new() else { return };
+    world.layout.image("v1", &[world.base_layer()], json!({}), "amd64");
+    world.registry.push(&world.layout, "v1", "test/relative");
+    let image = world.registry.name("test/relative:v1");
+    let store = world.store();
+    let started = Command::new(BIN)
+        .current_dir(&world.dir)
+        .args(["--store", store.to_str().unwrap(), "--root", "state", "run", "-d", "--network", "none"])
+        .args(["--name", "web", &image, "sh", "-c", "echo mine > /written && exec sleep 60"])
+        .output()
+        .unwrap();
+    assert_code(&started, 0);
+    assert_code(&world.step7(&["prune"]), 0);
+    let root = store.join("containers/web");
+    let kept = root.join("upper").exists();
+    assert_code(&world.step7(&["rm", "-f", "web"]), 0);
+    assert!(kept, "prune removed the root of a running container: {}", root.display());
     world.assert_no_containers();
 }
 

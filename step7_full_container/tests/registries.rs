@@ -1,6 +1,7 @@
 //! Step 7 against registries as they are: multi-arch indexes, passwords,
 //! Bearer tokens as Docker Hub's, Docker's media types, zstd layers,
-//! references that do not resolve, and two pulls at once.
+//! references that do not resolve, two pulls at once, and registries
+//! that fail halfway or send more than the manifest says.
 
 #[path = "../../step1_chroot/tests/support/mod.rs"]
 mod support;
@@ -12,7 +13,7 @@ mod world;
 use serde_json::json;
 use std::process::{Command, Stdio};
 use support::{assert_code, stderr, stdout};
-use token_registry::TokenRegistry;
+use token_registry::{Lie, TokenRegistry};
 use world::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_step7");
@@ -137,7 +138,7 @@ fn concurrent_pulls_are_safe() {
 #[test]
 fn bearer_tokens_docker_media_types_and_zstd() {
     let Some(world) = World::new() else { return };
-    if !have("zstd") {
+    if !support::vm::have("zstd") {
         support::cannot_run("needs zstd (apt-get install zstd)");
         return;
     }
@@ -188,4 +189,62 @@ fn bearer_tokens_docker_media_types_and_zstd() {
     assert_code(&out, 0);
     assert_eq!(world.stored("layers/sha256").len(), 2);
     world.assert_no_containers();
+}
+
+/// An image of the busybox layer and a small one on top, served by a
+/// registry of our own (which can be made to lie): the registry, the
+/// image's name, and the top layer's blob digest.
+fn lying_registry(world: &mut World, tag: &str) -> (TokenRegistry, String, String) {
+    let top = Layout::tar(&[Entry::File("top", "the top layer\n")]);
+    let manifest = world.layout.image(tag, &[world.base_layer(), top.clone()], json!({}), "amd64");
+    let manifest = manifest["digest"].as_str().unwrap().to_string();
+    let oci_manifest = "application/vnd.oci.image.manifest.v1+json".to_string();
+    let registry =
+        TokenRegistry::start(world.layout.dir.join("blobs/sha256"), vec![(tag.into(), oci_manifest, manifest)]);
+    let image = format!("localhost:{}/test/hub:{tag}", registry.port);
+    (registry, image, sha256(&Layout::gzip(&top)))
+}
+
+/// A pull cut short by the registry (a 500 for the second layer) is not
+/// a refusal: it keeps the config and the layer it verified, and the next
+/// try finds that layer "already here" and downloads only the rest.
+#[test]
+fn a_pull_cut_short_keeps_what_it_verified() {
+    let Some(mut world) = World::new() else { return };
+    let (registry, image, top) = lying_registry(&mut world, "cut");
+    registry.lie(&top, Some(Lie::Fails));
+    let out = world.step7(&["pull", &image]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("500 Internal Server Error"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert_eq!(world.stored("layers/sha256").len(), 1, "the verified layer was not kept: {}", stderr(&out));
+    assert_eq!(world.stored("blobs/sha256").len(), 2, "the config and the first layer's blob");
+    assert_eq!(world.stored("tmp"), Vec::<String>::new());
+    assert_eq!(stdout(&world.step7(&["images"])).lines().count(), 1, "an image recorded");
+
+    registry.lie(&top, None);
+    let out = world.step7(&["pull", &image]);
+    assert_code(&out, 0);
+    assert_eq!(stderr(&out).matches("already here").count(), 1, "{}", stderr(&out));
+    assert_eq!(world.stored("layers/sha256").len(), 2);
+}
+
+/// A registry that sends more than the manifest's size for a blob, with
+/// no Content-Length to say so beforehand: step7 reads one byte more than
+/// the size, refuses the image, and takes back what it stored (the
+/// config, the layer below).
+#[test]
+fn a_blob_longer_than_its_manifest_says_is_refused() {
+    let Some(mut world) = World::new() else { return };
+    let (registry, image, top) = lying_registry(&mut world, "longer");
+    registry.lie(&top, Some(Lie::Longer(64 << 20)));
+    let out = world.step7(&["pull", &image]);
+    assert_ne!(out.status.code(), Some(0));
+    let size = std::fs::metadata(world.layout.dir.join("blobs/sha256").join(&top[7..])).unwrap().len();
+    let refusal = format!("the registry sent more than the manifest's {size} bytes for {top}");
+    assert!(stderr(&out).contains(&refusal), "{}", stderr(&out));
+    for sub in ["blobs/sha256", "layers/sha256", "tmp"] {
+        assert_eq!(world.stored(sub), Vec::<String>::new(), "left in {sub}");
+    }
+    assert_eq!(stdout(&world.step7(&["images"])).lines().count(), 1, "an image recorded");
 }

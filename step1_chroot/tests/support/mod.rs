@@ -284,7 +284,8 @@ pub mod vm {
         kernels.pop()
     }
 
-    fn have(program: &str) -> bool {
+    /// Whether `program` is on PATH.
+    pub fn have(program: &str) -> bool {
         Command::new("sh")
             .args(["-c", &format!("command -v {program}")])
             .stdout(Stdio::null())

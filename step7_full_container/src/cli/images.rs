@@ -7,10 +7,12 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use step7::engine;
 use step7::paths::Paths;
+use step7_image::human;
 use step7_image::platform::Platform;
-use step7_image::pull::{self, Progress, PullOptions};
+use step7_image::progress::Progress;
+use step7_image::pull::{self, PullOptions};
 use step7_image::reference::Reference;
-use step7_image::store::{human, Store};
+use step7_image::store::Store;
 
 use super::output::out;
 
@@ -23,7 +25,7 @@ pub struct PullArgs {
     /// Plain HTTP to this registry (always so for 127.0.0.1 and localhost)
     #[arg(long)]
     pub insecure: bool,
-    /// No progress output
+    /// No progress output (warnings still)
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -34,7 +36,7 @@ impl PullArgs {
     }
 
     /// What the person waiting sees: a bar per layer on a terminal, a line
-    /// per step otherwise, nothing with --quiet.
+    /// per step otherwise, only warnings with --quiet.
     pub fn progress(&self) -> Bars {
         Bars { bars: std::io::stderr().is_terminal(), quiet: self.quiet }
     }
@@ -61,6 +63,12 @@ impl Progress for Bars {
         if !self.quiet {
             eprintln!("{text}");
         }
+    }
+
+    /// Always, --quiet or not: "step7: warning: ...", as the runtime's
+    /// own warnings are written (and logged, `--log`).
+    fn warn(&self, text: &str) {
+        step7::warn!("{text}");
     }
 
     fn track<'a>(&self, body: Box<dyn Read + 'a>, label: &str, length: Option<u64>) -> Box<dyn Read + 'a> {
@@ -119,7 +127,8 @@ pub fn layer(paths: &Paths, command: &LayerCommand) -> Result<i32> {
     use step7_image::layer;
     match command {
         LayerCommand::Add { name, source } => {
-            let added = layer::add(&Store::open(&paths.store, false)?, name, source)?;
+            let progress = Bars { bars: false, quiet: false };
+            let added = layer::add(&Store::open(&paths.store, false)?, name, source, &progress)?;
             out!("{name} {}", added.diff_id);
         }
         LayerCommand::Ls => {

@@ -59,7 +59,8 @@ struct Cli {
 
     /// Where images and layers are stored [default: $STEP7_STORE, else
     /// /var/lib/step7, or $XDG_DATA_HOME/step7 for a non-root user].
-    /// Unpacking keeps $STEP7_STORE_MIN_FREE bytes of its file system free
+    /// Downloads and unpacking keep $STEP7_STORE_MIN_FREE bytes of its file
+    /// system free
     /// [default: 5%, at most 1 GiB]
     #[arg(long, global = true, value_name = "DIR")]
     store: Option<PathBuf>,

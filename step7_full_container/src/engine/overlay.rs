@@ -46,7 +46,8 @@ pub fn prepare(store: &Store, id: &str, layers: &[String], state: &Path) -> Resu
         remove(&dir)?;
     }
     // 0700: upper/ gets what the container writes, setuid programs and
-    // device nodes included (the store's other directories are 0700 too).
+    // device nodes included (as are the directories the store makes for
+    // itself).
     make_dir(&dir, 0o700).with_context(|| format!("cannot make {} (is the store writable?)", dir.display()))?;
     let made = (|| -> std::io::Result<()> {
         // But 0755 below: overlayfs shows upper's owner and mode as the
@@ -119,9 +120,10 @@ fn mount_overlay(store: &Store, layers: &[String], dir: &Path) -> Result<()> {
 // ANCHOR_END: mount_overlay
 
 // ANCHOR: copy_layers
-/// The fallback: each layer copied onto the last, whiteouts applied.
+/// The fallback: each layer copied onto the last, whiteouts applied,
+/// every write counted against the store's file system.
 fn copy_layers(store: &Store, layers: &[String], rootfs: &Path) -> Result<()> {
-    let mut tree = Tree::open(rootfs)?;
+    let mut tree = Tree::counted(rootfs, store.space("a nearly full disk")?)?;
     for diff_id in layers {
         step7_image::unpack::apply(&store.layer(diff_id)?, &mut tree)
             .with_context(|| format!("cannot copy layer {diff_id}"))?;

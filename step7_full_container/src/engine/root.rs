@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-use step7_image::pull::Progress;
+use step7_image::progress::Progress;
 use step7_image::store::Store;
 use step7_image::Defaults;
 

@@ -10,7 +10,7 @@
 //! ([`super::monitor`]) and outlives this process.
 
 use anyhow::Result;
-use step7_image::pull::Progress;
+use step7_image::progress::Progress;
 
 use super::options::RunOptions;
 use super::root::Root;

@@ -1,7 +1,8 @@
-//! The store against hostile images and other users: what a layer holds
-//! (device nodes, setuid programs) is out of reach of the host's other
-//! users; a layer refused leaves nothing; a layer that would fill the disk
-//! is stopped before it does.
+//! The store against hostile images, registries and other users: what a
+//! layer holds (device nodes, setuid programs) is out of reach of the
+//! host's other users, who cannot plant anything in the store either; a
+//! layer refused leaves nothing; a layer or a download that would fill
+//! the disk is stopped before it does.
 
 use serde_json::json;
 use sha2::Digest;
@@ -12,10 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::{assert_code, stderr, stdout};
+use crate::token_registry::{Lie, TokenRegistry};
 use crate::world::*;
 
 /// The host's unprivileged user.
 const NOBODY: u32 = 65534;
+
+/// The directories the store makes for itself ("": its own).
+const STORE_DIRS: [&str; 7] = ["", "blobs", "blobs/sha256", "layers", "layers/sha256", "containers", "tmp"];
 
 /// What uid 65534 gets when it opens each of `paths` (read-only) and
 /// executes each of `programs`: every outcome that is not EACCES, as
@@ -50,10 +55,8 @@ fn reachable_by_nobody(paths: &[PathBuf], programs: &[PathBuf]) -> Vec<String> {
 /// The store's directories as a version before 0700 made them: open to
 /// everyone (umask 022).
 fn make_old_store(store: &Path) {
-    for sub in ["blobs/sha256", "layers/sha256", "containers", "tmp"] {
+    for sub in STORE_DIRS {
         std::fs::create_dir_all(store.join(sub)).unwrap();
-    }
-    for sub in ["", "blobs", "blobs/sha256", "layers", "layers/sha256", "containers", "tmp"] {
         std::fs::set_permissions(store.join(sub), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
@@ -118,7 +121,7 @@ fn the_store_is_closed_to_other_users() {
         assert!(path.symlink_metadata().is_ok(), "{} is not there: the test would prove nothing", path.display());
     }
     let reached = reachable_by_nobody(&paths, &programs);
-    let modes: Vec<String> = ["", "blobs", "blobs/sha256", "layers", "layers/sha256", "containers", "tmp"]
+    let modes: Vec<String> = STORE_DIRS
         .iter()
         .map(|sub| store.join(sub))
         .chain([container.clone(), container.join("work")])
@@ -131,11 +134,15 @@ fn the_store_is_closed_to_other_users() {
     world.assert_no_containers();
 }
 
-/// Layers refused for what they hold: a gzip stream cut short, bytes that
-/// are not a layer at all, a tar cut short. Each pull fails, says so, and
-/// leaves nothing of its image: not the refused blob, not the config, not
-/// a layer it unpacked before the bad one; but what the image shares with
-/// one already stored stays.
+/// Layers refused for what they are: a blob corrupted in the registry (its
+/// digest is not its name), one longer than its manifest says, a layer
+/// whose content is not the diff_id its config promises, a gzip stream
+/// cut short, bytes that are not a layer at all, a tar cut short. Each
+/// pull fails, says so, and leaves nothing of its image: not the refused
+/// blob, not the config, not a layer it unpacked before the bad one; but
+/// what the image shares with one already stored stays. Refused while
+/// another command holds the store, a pull leaves what it stored for
+/// `prune`, and says so.
 #[test]
 fn a_refused_layer_leaves_nothing() {
     let Some(mut world) = World::new() else { return };
@@ -147,10 +154,25 @@ fn a_refused_layer_leaves_nothing() {
 
     let tar = Layout::tar(&[Entry::File("big", &"0123456789abcdef".repeat(4096))]);
     let gzip = Layout::gzip(&tar);
-    let bad: [(&str, Vec<u8>, &str); 3] = [
-        ("gzip-cut", gzip[..gzip.len() / 2].to_vec(), "corrupt layer: its gzip stream is cut short"),
-        ("not-gzip", b"PK\x03\x04 a zip file, say\n".repeat(100), "not a layer: there is no tar archive in it"),
-        ("tar-cut", Layout::gzip(&tar[..tar.len() / 2]), "corrupt layer: cut short or damaged after 1 entry"),
+    // Valid layers of their own, to be corrupted or lengthened in the
+    // registry's storage after the push.
+    let corrupt = Layout::gzip(&Layout::tar(&[Entry::File("big", "to be corrupted\n")]));
+    let longer = Layout::gzip(&Layout::tar(&[Entry::File("big", "to be lengthened\n")]));
+    let swapped = Layout::gzip(&Layout::tar(&[Entry::File("big", "not what the config says\n")]));
+    let unpack = "cannot unpack layer";
+    let bad: [(&str, Vec<u8>, [&str; 2]); 6] = [
+        ("corrupt", corrupt, ["arrived with digest", "corrupt or tampered with"]),
+        // Refused on the registry's Content-Length, before the body
+        // (registries.rs has one that sends none).
+        ("longer", longer, [" sends ", "more than the manifest's"]),
+        ("swapped", swapped, [unpack, "but the image config says"]),
+        ("gzip-cut", gzip[..gzip.len() / 2].to_vec(), [unpack, "corrupt layer: its gzip stream is cut short"]),
+        (
+            "not-gzip",
+            b"PK\x03\x04 a zip file, say\n".repeat(100),
+            [unpack, "not a layer: there is no tar archive in it"],
+        ),
+        ("tar-cut", Layout::gzip(&tar[..tar.len() / 2]), [unpack, "corrupt layer: cut short or damaged after 1 entry"]),
     ];
     let new = Layout::tar(&[Entry::File("new", "a layer of this image only\n")]);
     for (tag, blob, _) in &bad {
@@ -166,17 +188,49 @@ fn a_refused_layer_leaves_nothing() {
         world.layout.image_with(tag, layers, diff_ids, json!({}), "amd64");
         world.registry.push(&world.layout, tag, "test/refused");
     }
+    let in_registry = |blob: &[u8]| world.registry.blob_file(&sha256(blob));
+    let mut corrupted = std::fs::read(in_registry(&bad[0].1)).unwrap();
+    let last = corrupted.len() - 1;
+    corrupted[last] ^= 0xff;
+    std::fs::write(in_registry(&bad[0].1), corrupted).unwrap();
+    let mut lengthened = std::fs::OpenOptions::new().append(true).open(in_registry(&bad[1].1)).unwrap();
+    lengthened.write_all(&[b'x'; 4096]).unwrap();
+
+    let name = |tag: &str| world.registry.name(&format!("test/refused:{tag}"));
     for (tag, _, why) in &bad {
-        let out = world.step7(&["pull", &world.registry.name(&format!("test/refused:{tag}"))]);
+        let out = world.step7(&["pull", &name(tag)]);
         assert_ne!(out.status.code(), Some(0), "{tag}: {}", stderr(&out));
-        assert!(stderr(&out).contains("cannot unpack layer") && stderr(&out).contains(why), "{tag}: {}", stderr(&out));
+        assert!(why.iter().all(|why| stderr(&out).contains(why)), "{tag}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("warning"), "{tag}: {}", stderr(&out));
         let left = (world.stored("blobs/sha256"), world.stored("layers/sha256"));
         assert_eq!(left, kept, "{tag}: the store kept something of the refused image, or lost the good one's");
         assert_eq!(world.stored("tmp"), Vec::<String>::new(), "{tag}");
         assert_eq!(stdout(&world.step7(&["images"])).lines().count(), 2, "{tag}: an image recorded");
     }
+
+    // Another command holds the store (shared, as a run or a pull does):
+    // the refused pull may not remove, so it says what stays (a warning,
+    // which --quiet does not silence), and prune removes it once the
+    // store is free.
+    // (Held by this process itself: flock(2) locks belong to the open
+    // file, and a helper process could outlive the test holding it.)
+    let lock = std::fs::File::open(world.store().join("lock")).unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockShared).map_err(|(_, e)| e).unwrap();
+    let out = world.step7(&["pull", "--quiet", &name("tar-cut")]);
+    drop(held);
+    assert!(stderr(&out).contains("corrupt layer") && !stderr(&out).contains("already here"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("step7: warning: the store is in use: what this pull stored stays until `step7 prune`"),
+        "{}",
+        stderr(&out)
+    );
+    let left = (world.stored("blobs/sha256"), world.stored("layers/sha256"));
+    assert_ne!(left, kept, "nothing left while the store was held: the test would prove nothing");
+    assert_code(&world.step7(&["prune"]), 0);
+    assert_eq!((world.stored("blobs/sha256"), world.stored("layers/sha256")), kept, "prune left the refused pull's");
+
     // The image that shares the base layer still runs.
-    let out = world.step7(&["run", "--network", "none", &world.registry.name("test/refused:good"), "echo", "ok"]);
+    let out = world.step7(&["run", "--network", "none", &name("good"), "echo", "ok"]);
     assert_eq!(stdout(&out), "ok\n", "{}", stderr(&out));
     world.assert_no_containers();
 }
@@ -215,15 +269,15 @@ fn zeros_layer(files: usize, size: u64) -> (Vec<u8>, String) {
         builder.append(&header, std::io::repeat(0).take(size)).unwrap();
     }
     let tee = builder.into_inner().unwrap();
-    let hex: String = tee.hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    (tee.out.finish().unwrap(), format!("sha256:{hex}"))
+    (tee.out.finish().unwrap(), digest(tee.hash))
 }
 
 /// Decompression bombs, into a store on a 64 MiB tmpfs with 4096 inodes
 /// (so that the disk filled is the test's own): 200 MiB of zeros in a
-/// layer of a few hundred KiB, and 10,000 empty files. Each is stopped
-/// with an error that says where and how much, before the file system is
-/// full, and leaves nothing.
+/// layer of a few hundred KiB, and 10,000 empty files; and a download
+/// that never ends, of a layer its manifest says is 1 TiB. Each is
+/// stopped with an error that says where and how much, before the file
+/// system is full, and leaves nothing.
 #[test]
 fn a_decompression_bomb_is_stopped_before_the_disk_is_full() {
     let Some(mut world) = World::new() else { return };
@@ -246,18 +300,80 @@ fn a_decompression_bomb_is_stopped_before_the_disk_is_full() {
         world.layout.image_with(tag, vec![layer], vec![diff_id.clone()], json!({}), "amd64");
         world.registry.push(&world.layout, tag, "test/bomb");
     }
-    for (tag, _, how_much) in &bombs {
-        let out = world.step7(&["pull", &world.registry.name(&format!("test/bomb:{tag}"))]);
-        assert_ne!(out.status.code(), Some(0), "{tag}: the bomb was unpacked: {}", stderr(&out));
+    // The endless one, from a registry that lies (Debian's would not).
+    let endless = sha256(b"an endless layer");
+    let layer =
+        json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": endless, "size": 1u64 << 40});
+    let manifest = world.layout.image_with("endless", vec![layer], vec![endless.clone()], json!({}), "amd64");
+    let oci_manifest = "application/vnd.oci.image.manifest.v1+json".to_string();
+    let manifest = manifest["digest"].as_str().unwrap().to_string();
+    let liar =
+        TokenRegistry::start(world.layout.dir.join("blobs/sha256"), vec![("endless".into(), oci_manifest, manifest)]);
+    liar.lie(&endless, Some(Lie::Endless));
+    let mut images: Vec<(String, &str)> =
+        bombs.iter().map(|(tag, _, how_much)| (world.registry.name(&format!("test/bomb:{tag}")), *how_much)).collect();
+    images.push((format!("localhost:{}/test/hub:endless", liar.port), "MiB written"));
+    for (image, how_much) in &images {
+        let out = world.step7(&["pull", image]);
+        assert_ne!(out.status.code(), Some(0), "{image}: the bomb was unpacked: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains("refusing to write more into"), "{tag}: {err}");
-        assert!(err.contains(&*store.to_string_lossy()) && err.contains(how_much), "{tag}: {err}");
+        assert!(
+            err.contains(&format!("refusing to write more into the image store {}:", store.display())),
+            "{image}: {err}"
+        );
+        assert!(err.contains(how_much), "{image}: {err}");
         for sub in ["blobs/sha256", "layers/sha256", "tmp"] {
-            assert_eq!(world.stored(sub), Vec::<String>::new(), "{tag}: left in {sub}");
+            assert_eq!(world.stored(sub), Vec::<String>::new(), "{image}: left in {sub}");
         }
         let fs = nix::sys::statvfs::statvfs(&store).unwrap();
         let free = fs.blocks_available() as u64 * fs.fragment_size();
-        assert!(free > 60 << 20, "{tag}: only {free} bytes free after the refusal");
+        assert!(free > 60 << 20, "{image}: only {free} bytes free after the refusal");
     }
     assert_eq!(stdout(&world.step7(&["images"])).lines().count(), 1, "an image recorded");
+}
+
+/// Nobody else may put anything into the store, where a planted "layer"
+/// would be taken for the one a pull unpacks: a store directory another
+/// user owns, one others may write (a sticky /tmp-like one included),
+/// and a symlink in the store are refused, and nothing is written
+/// through them.
+#[test]
+fn a_store_others_could_write_into_is_refused() {
+    let Some(world) = World::new() else { return };
+    let with_store = |store: &Path| {
+        let out = Command::new(crate::BIN).arg("--store").arg(store).args(["images"]).output().unwrap();
+        assert_ne!(out.status.code(), Some(0), "{} was taken as a store", store.display());
+        stderr(&out)
+    };
+    let entries = |dir: &Path| std::fs::read_dir(dir).unwrap().count();
+
+    // Made by uid 65534, and still its: it may write there whenever it likes.
+    let theirs = world.dir.join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(NOBODY)), None).unwrap();
+    let err = with_store(&theirs);
+    assert!(err.contains(&format!("belongs to uid {NOBODY}")) && err.contains("choose another --store"), "{err}");
+    assert_eq!(entries(&theirs), 0, "written into a store directory of uid {NOBODY}");
+
+    // Ours, but anyone's to write into, as /tmp: sticky or not.
+    let shared = world.dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    for mode in [0o1777, 0o777, 0o770] {
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = with_store(&shared);
+        let inside = format!("--store {}", shared.join("step7").display());
+        assert!(err.contains("may be written by others") && err.contains(&inside), "{mode:o}: {err}");
+        assert_eq!(entries(&shared), 0, "{mode:o}: written into a store others may write");
+    }
+
+    // A store whose layers/ is a symlink to a directory of someone else's.
+    let store = world.store();
+    std::fs::create_dir_all(store.join("blobs/sha256")).unwrap();
+    let elsewhere = world.dir.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, store.join("layers")).unwrap();
+    let err = with_store(&store);
+    assert!(err.contains(&format!("{} is a symlink", store.join("layers").display())), "{err}");
+    assert_eq!(entries(&elsewhere), 0, "written through a symlink in the store");
 }

@@ -1,14 +1,34 @@
 //! A registry written here, for what Debian's registry does not do.
+//! (Shared by two test targets, each using part of it.)
+#![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// What the registry does wrong with a blob, as a hostile or broken one
+/// would.
+#[derive(Clone, Copy)]
+pub enum Lie {
+    /// The blob and this many bytes more, without a Content-Length: the
+    /// body ends when the connection does.
+    Longer(usize),
+    /// Zeros without end, without a Content-Length.
+    Endless,
+    /// 500 Internal Server Error.
+    Fails,
+}
 
 /// A registry of our own making, for what Debian's registry does not do:
 /// a Bearer token challenge (as Docker Hub's), Docker's media types (a
-/// manifest list and a v2 manifest) and a zstd layer. It serves the
-/// blobs of a layout, and only to requests carrying the token it issued.
+/// manifest list and a v2 manifest) and a zstd layer, and blobs that are
+/// not what their manifest says ([`Lie`]). It serves the blobs of a
+/// layout, and only to requests carrying the token it issued.
 pub struct TokenRegistry {
     pub port: u16,
-    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Blob digest -> what is done wrong with it.
+    pub lies: Arc<Mutex<BTreeMap<String, Lie>>>,
 }
 
 impl TokenRegistry {
@@ -17,23 +37,40 @@ impl TokenRegistry {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let lies: Arc<Mutex<BTreeMap<String, Lie>>> = Arc::default();
+        let (stopped, lying) = (stop.clone(), lies.clone());
         std::thread::spawn(move || {
             while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         stream.set_nonblocking(false).unwrap();
-                        Self::answer(stream, port, &blobs, &tags);
+                        let lies = lying.lock().unwrap().clone();
+                        Self::answer(stream, port, &blobs, &tags, &lies);
                     }
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
                 }
             }
         });
-        TokenRegistry { port, stop }
+        TokenRegistry { port, stop, lies }
     }
 
-    pub fn answer(mut stream: std::net::TcpStream, port: u16, blobs: &Path, tags: &[(String, String, String)]) {
+    /// From now on, do `lie` with the blob `digest` (None: serve it right).
+    pub fn lie(&self, digest: &str, lie: Option<Lie>) {
+        let mut lies = self.lies.lock().unwrap();
+        match lie {
+            Some(lie) => lies.insert(digest.to_string(), lie),
+            None => lies.remove(digest),
+        };
+    }
+
+    pub fn answer(
+        mut stream: std::net::TcpStream,
+        port: u16,
+        blobs: &Path,
+        tags: &[(String, String, String)],
+        lies: &BTreeMap<String, Lie>,
+    ) {
         use std::io::{BufRead, Write};
         let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
         let mut request = String::new();
@@ -67,9 +104,27 @@ impl TokenRegistry {
                 None => ("404 Not Found", String::new(), br#"{"errors":[{"code":"MANIFEST_UNKNOWN"}]}"#.to_vec()),
             }
         } else if let Some(digest) = path.strip_prefix("/v2/test/hub/blobs/") {
-            match std::fs::read(blobs.join(digest.trim_start_matches("sha256:"))) {
-                Ok(bytes) => ("200 OK", String::new(), bytes),
-                Err(_) => ("404 Not Found", String::new(), vec![]),
+            let bytes = std::fs::read(blobs.join(digest.trim_start_matches("sha256:")));
+            match (lies.get(digest), bytes) {
+                (Some(Lie::Fails), _) => ("500 Internal Server Error", String::new(), vec![]),
+                (Some(Lie::Endless), _) => {
+                    let head = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+                    let zeros = vec![0u8; 64 * 1024];
+                    // Until the client hangs up (EPIPE: Rust ignores SIGPIPE).
+                    let mut sent = stream.write_all(head.as_bytes());
+                    while sent.is_ok() {
+                        sent = stream.write_all(&zeros);
+                    }
+                    return;
+                }
+                (Some(Lie::Longer(extra)), Ok(mut bytes)) => {
+                    bytes.resize(bytes.len() + extra, b'x');
+                    let head = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+                    let _ = stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(&bytes));
+                    return;
+                }
+                (_, Ok(bytes)) => ("200 OK", String::new(), bytes),
+                (_, Err(_)) => ("404 Not Found", String::new(), vec![]),
             }
         } else {
             ("404 Not Found", String::new(), vec![])

@@ -11,15 +11,17 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use crate::support::vm::have;
 use crate::support::{self, Rootfs};
 use crate::BIN;
 
-pub fn have(program: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success())
+pub fn sha256(bytes: &[u8]) -> String {
+    digest(Sha256::new_with_prefix(bytes))
 }
 
-pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>())
+/// "sha256:<hex>" of what `hash` was given.
+pub fn digest(hash: Sha256) -> String {
+    format!("sha256:{}", hash.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 /// A registry on a free loopback port, in a directory of its own.

@@ -7,13 +7,18 @@
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
+use crate::progress::{take_back, Progress};
 use crate::store::{remove_all, NamedLayer, Store};
 use crate::unpack::unpack;
+use crate::Refused;
 
 // ANCHOR: unpack_blob
 /// Unpack the blob `digest` into layers/<diff_id>, unless it is there.
 /// `expected`: the diff_id the image config promises (checked). Returns
-/// the diff_id and how many device nodes were skipped.
+/// the diff_id and how many device nodes were skipped. A layer that does
+/// not unpack, whatever the reason (damaged, hostile, a bomb, not the
+/// diff_id promised), is [`Refused`]: this machine's own faults here are
+/// rare, and cost only a download.
 pub fn unpack_blob(store: &Store, digest: &str, expected: Option<&str>) -> Result<(String, usize)> {
     if let Some(diff_id) = expected {
         if store.layer(diff_id)?.exists() {
@@ -27,7 +32,7 @@ pub fn unpack_blob(store: &Store, digest: &str, expected: Option<&str>) -> Resul
         let path = store.blob(digest)?;
         let blob = std::fs::File::open(&path)
             .with_context(|| format!("cannot read {}: pull the image again", path.display()))?;
-        let unpacked = unpack(blob, &temp)?;
+        let unpacked = unpack(blob, &temp, store.space("a decompression bomb, or a nearly full disk")?)?;
         if let Some(expected) = expected.filter(|e| *e != unpacked.diff_id) {
             bail!("its content is {}, but the image config says {expected}: refusing it", unpacked.diff_id);
         }
@@ -37,11 +42,13 @@ pub fn unpack_blob(store: &Store, digest: &str, expected: Option<&str>) -> Resul
         Ok(unpacked) => unpacked,
         Err(err) => {
             remove_all(&temp)?;
-            return Err(err.context(format!("cannot unpack layer {digest}")));
+            return Err(err.context(Refused(format!("cannot unpack layer {digest}"))));
         }
     };
     let path = store.layer(&unpacked.diff_id)?;
-    if std::fs::rename(&temp, &path).is_err() {
+    if std::fs::rename(&temp, &path).is_ok() {
+        store.stored_layer(&unpacked.diff_id);
+    } else {
         // A concurrent pull got there first: same content, keep theirs.
         remove_all(&temp)?;
         if !path.exists() {
@@ -54,46 +61,48 @@ pub fn unpack_blob(store: &Store, digest: &str, expected: Option<&str>) -> Resul
 
 // ANCHOR: add
 /// `layer add NAME DIR|TAR`: a directory is archived first (so that every
-/// layer, pulled or made, is unpacked by the same careful code).
-pub fn add(store: &Store, name: &str, source: &Path) -> Result<NamedLayer> {
+/// layer, pulled or made, is unpacked by the same careful code). One
+/// that fails takes back the tar it stored, at once (unless a named layer
+/// or an image has the same), or `progress` warns that it stays.
+pub fn add(store: &Store, name: &str, source: &Path, progress: &dyn Progress) -> Result<NamedLayer> {
     check_name(name)?;
     let stat =
         std::fs::metadata(source).with_context(|| format!("no directory or tar archive at {}", source.display()))?;
-    let (blob, size) = if stat.is_dir() {
-        let temp = store.temp("tar");
-        let archived = (|| {
-            let file = std::fs::File::create(&temp)?;
-            let mut builder = tar::Builder::new(file);
-            builder.follow_symlinks(false);
-            builder.append_dir_all(".", source)?;
-            builder.into_inner()?.sync_all()?;
-            store.put_new(std::fs::File::open(&temp)?)
-        })()
-        .with_context(|| format!("cannot archive {} into {}", source.display(), temp.display()));
-        let _ = std::fs::remove_file(&temp);
-        archived?
-    } else {
-        store.put_new(std::fs::File::open(source).with_context(|| format!("cannot read {}", source.display()))?)?
-    };
-    let (diff_id, _) = match unpack_blob(store, &blob, None) {
-        Ok(unpacked) => unpacked,
-        Err(err) => {
-            // The archive is of no use: not kept until the next prune
-            // (unless a named layer or an image has the same).
-            let _ = store.discard(std::slice::from_ref(&blob), &[]);
-            return Err(err);
-        }
-    };
-    let layer = NamedLayer {
-        blob,
-        diff_id,
-        size,
-        added: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-    };
-    store.update_named_layers(|layers| {
-        layers.insert(name.to_string(), layer.clone());
-    })?;
-    Ok(layer)
+    let added = (|| {
+        let (blob, size) = if stat.is_dir() {
+            let temp = store.temp("tar");
+            let archived = (|| {
+                let file = std::fs::File::create(&temp)?;
+                let mut builder = tar::Builder::new(file);
+                builder.follow_symlinks(false);
+                builder.append_dir_all(".", source)?;
+                builder.into_inner()?.sync_all()?;
+                store.put_new(std::fs::File::open(&temp)?)
+            })()
+            .with_context(|| format!("cannot archive {} into {}", source.display(), temp.display()));
+            let _ = std::fs::remove_file(&temp);
+            archived?
+        } else {
+            let file = std::fs::File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
+            store.put_new(file).with_context(|| format!("cannot store {}", source.display()))?
+        };
+        let (diff_id, _) = unpack_blob(store, &blob, None)?;
+        let layer = NamedLayer {
+            blob,
+            diff_id,
+            size,
+            added: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        };
+        store.update_named_layers(|layers| {
+            layers.insert(name.to_string(), layer.clone());
+        })?;
+        Ok(layer)
+    })();
+    match &added {
+        Ok(_) => store.keep_stored(),
+        Err(_) => take_back(store, "`layer add`", progress),
+    }
+    added
 }
 // ANCHOR_END: add
 

@@ -13,7 +13,7 @@
 //! `run`'s Spec. [`layer`] lets you make layers by hand.
 //!
 //! A crate of its own, which neither prints nor knows the runtime: the
-//! command line shows [`pull::Progress`] and lists what the store holds;
+//! command line shows [`progress::Progress`] and lists what the store holds;
 //! a registry server and image build can use the store and the protocol
 //! without linking a container runtime.
 //! Read: the OCI image-spec (manifest.md, config.md, layer.md) and
@@ -23,6 +23,7 @@ pub mod auth;
 pub mod digest;
 pub mod layer;
 pub mod platform;
+pub mod progress;
 pub mod pull;
 pub mod reference;
 pub mod registry;
@@ -36,6 +37,36 @@ use oci_spec::image::ImageConfiguration;
 
 use reference::Reference;
 use store::Store;
+
+/// Manifests, indexes and configs are read whole into memory: at most
+/// this much of each (real ones are a few KiB). More is an attack on
+/// memory, not an image.
+pub const MAX_DOCUMENT: u64 = 4 << 20;
+
+// ANCHOR: refused
+/// Content refused: a blob whose digest or size is not the manifest's, a
+/// layer that does not unpack (damaged, hostile, a bomb, or too big for
+/// the disk), a config that is malformed or contradicts the manifest or
+/// `--platform`. Made where content is judged, found again anywhere in
+/// an error's chain ([`refused`]): a pull that fails with one takes back
+/// what it stored. Any other failure (the network, the registry's
+/// answer, this machine) keeps what was verified, for the next try.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Whether `err`, or anything in its chain, is a [`Refused`].
+pub fn refused(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Refused>().is_some()
+}
+// ANCHOR_END: refused
 
 // ANCHOR: defaults
 /// What an image's config says about running it; `run`'s flags override
@@ -73,7 +104,7 @@ pub fn for_run(
     store: &Store,
     text: &str,
     options: &pull::PullOptions,
-    progress: &dyn pull::Progress,
+    progress: &dyn progress::Progress,
 ) -> Result<(Vec<String>, Defaults)> {
     let (_, record) = pull::find_or_pull(store, text, options, progress)?;
     let config = ImageConfiguration::from_reader(&store.read_blob(&record.config)?[..])
@@ -95,3 +126,31 @@ pub fn remove(store: &Store, text: &str) -> Result<u64> {
     store.collect()
 }
 // ANCHOR_END: rmi
+
+/// "3.2 MiB"
+pub fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{refused, Refused};
+    use anyhow::{anyhow, Context};
+
+    #[test]
+    fn a_refusal_is_found_under_any_context_and_nothing_else_is_one() {
+        let io: std::io::Result<()> = Err(std::io::Error::other("connection reset"));
+        let at_root = Err::<(), _>(anyhow!(Refused("digest mismatch".into()))).context("cannot pull").unwrap_err();
+        let as_context = io.context(Refused("cannot unpack layer".into())).context("cannot pull").unwrap_err();
+        let io: std::io::Result<()> = Err(std::io::Error::other("connection reset"));
+        let transport = io.context("cannot download").context("cannot pull").unwrap_err();
+        assert!(refused(&at_root) && refused(&as_context));
+        assert!(!refused(&transport));
+        assert_eq!(format!("{as_context:#}"), "cannot pull: cannot unpack layer: connection reset");
+    }
+}

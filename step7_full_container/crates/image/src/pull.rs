@@ -9,17 +9,22 @@
 //!    unless present, its uncompressed sha256 checked against the diff_id.
 //! 4. Only then is the name recorded in images.json.
 //!
-//! A pull that fails (a blob corrupt, a layer refused) takes back what it
-//! stored that nothing else uses: a refused image leaves nothing.
+//! A pull whose content is refused (a blob corrupt, a layer hostile, a
+//! config inconsistent: [`Refused`]) takes back what it stored that
+//! nothing else uses: a refused image leaves nothing. A pull cut short
+//! (the network, the registry's answer) keeps what it verified, so that
+//! the next try finds those layers "already here"; `prune` removes them
+//! if that try never comes.
 
 use anyhow::{bail, Context, Result};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
-use std::io::Read;
 
 use crate::platform::Platform;
+use crate::progress::{take_back, Progress};
 use crate::reference::Reference;
 use crate::registry::{Registry, DOCKER_LIST, OCI_INDEX};
-use crate::store::{human, ImageRecord, Store};
+use crate::store::{ImageRecord, Store};
+use crate::{human, refused, Refused, MAX_DOCUMENT};
 
 /// How to pull.
 #[derive(Clone, Debug, Default)]
@@ -29,29 +34,6 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
     /// Plain HTTP to this registry (always so for 127.0.0.1 and localhost).
     pub insecure: bool,
-}
-
-// ANCHOR: progress
-/// What a pull tells whoever waits for it. This crate never prints: the
-/// command line draws a bar per layer (or says nothing), a server logs.
-pub trait Progress {
-    /// One step done: "layer 3f4a5b6c7d8e: 2.1 MiB unpacked".
-    fn note(&self, text: &str);
-    /// `body`, a download of `length` bytes if known, wrapped in a reader
-    /// that shows how far it has come.
-    fn track<'a>(&self, body: Box<dyn Read + 'a>, label: &str, length: Option<u64>) -> Box<dyn Read + 'a>;
-}
-// ANCHOR_END: progress
-
-/// Progress nobody is shown.
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn note(&self, _: &str) {}
-
-    fn track<'a>(&self, body: Box<dyn Read + 'a>, _: &str, _: Option<u64>) -> Box<dyn Read + 'a> {
-        body
-    }
 }
 
 // ANCHOR: pull
@@ -73,20 +55,27 @@ pub fn pull(store: &Store, text: &str, options: &PullOptions, progress: &dyn Pro
     let stored = (|| {
         // The config: small, read whole, checked like every blob.
         let config_digest = manifest.config().digest().to_string();
+        let config_size = manifest.config().size();
+        if config_size > MAX_DOCUMENT {
+            bail!(Refused(format!(
+                "the image config is {config_size} bytes, says its manifest: step7 reads at most {}",
+                human(MAX_DOCUMENT)
+            )));
+        }
         if !store.blob(&config_digest)?.exists() {
-            let (body, _) = registry.blob(&config_digest)?;
-            store.put_blob(&config_digest, body)?;
+            let body = registry.blob(&config_digest, config_size)?;
+            store.put_blob(&config_digest, config_size, body)?;
         }
         let config = ImageConfiguration::from_reader(&store.read_blob(&config_digest)?[..])
-            .context("the image config is malformed")?;
+            .map_err(|err| Refused(format!("the image config is malformed: {err}")))?;
         let platform = check_platform(&config, platform, options.platform.is_some(), progress)?;
         let diff_ids = config.rootfs().diff_ids().clone();
         if diff_ids.len() != manifest.layers().len() {
-            bail!(
+            bail!(Refused(format!(
                 "the image is inconsistent: {} layers in the manifest, {} in the config",
                 manifest.layers().len(),
                 diff_ids.len()
-            );
+            )));
         }
 
         let mut size = 0;
@@ -99,9 +88,9 @@ pub fn pull(store: &Store, text: &str, options: &PullOptions, progress: &dyn Pro
                 continue;
             }
             if !store.blob(&digest)?.exists() {
-                let (body, length) = registry.blob(&digest)?;
-                let body = progress.track(Box::new(body), short, length.or(Some(layer.size())));
-                store.put_blob(&digest, body)?;
+                let body = registry.blob(&digest, layer.size())?;
+                let body = progress.track(Box::new(body), short, Some(layer.size()));
+                store.put_blob(&digest, layer.size(), body)?;
             }
             let (_, skipped) = crate::layer::unpack_blob(store, &digest, Some(diff_id))?;
             let note = if skipped > 0 { format!(", {skipped} device nodes skipped (rootless)") } else { String::new() };
@@ -109,7 +98,7 @@ pub fn pull(store: &Store, text: &str, options: &PullOptions, progress: &dyn Pro
         }
 
         // Last: the name. Until here, an interrupted pull named nothing.
-        store.put_blob(&fetched.digest, &fetched.bytes[..])?;
+        store.put_blob(&fetched.digest, fetched.bytes.len() as u64, &fetched.bytes[..])?;
         let name = reference.to_string();
         let record = ImageRecord {
             manifest: fetched.digest.clone(),
@@ -126,31 +115,14 @@ pub fn pull(store: &Store, text: &str, options: &PullOptions, progress: &dyn Pro
         progress.note(&format!("digest: {}", fetched.digest));
         Ok(name)
     })();
-    if stored.is_err() {
-        take_back(store, &fetched.digest, &manifest, progress);
+    match &stored {
+        Err(err) if refused(err) => take_back(store, "this pull", progress),
+        // Named now, or verified and kept for the next try.
+        _ => store.keep_stored(),
     }
     stored
 }
 
-/// After a failed pull: remove the blobs of the manifest and the layers
-/// of its config that this pull stored, or that nothing uses anyway
-/// (the store checks that nothing does).
-fn take_back(store: &Store, manifest_digest: &str, manifest: &ImageManifest, progress: &dyn Progress) {
-    let config = manifest.config().digest().to_string();
-    let layers = store
-        .read_blob(&config)
-        .ok()
-        .and_then(|bytes| ImageConfiguration::from_reader(&bytes[..]).ok())
-        .map(|config| config.rootfs().diff_ids().clone())
-        .unwrap_or_default();
-    let mut blobs = vec![manifest_digest.to_string(), config];
-    blobs.extend(manifest.layers().iter().map(|layer| layer.digest().to_string()));
-    match store.discard(&blobs, &layers) {
-        Ok(true) => {}
-        Ok(false) => progress.note("the store is in use: what this pull stored stays until `step7 prune`"),
-        Err(err) => progress.note(&format!("warning: {err:#}: `step7 prune` removes what this pull stored")),
-    }
-}
 // ANCHOR_END: pull
 
 /// The platform the image is really for (its config says), refused if
@@ -171,9 +143,9 @@ fn check_platform(
         return Ok(actual);
     }
     if explicit {
-        bail!("the image is for {actual}, not {wanted}");
+        bail!(Refused(format!("the image is for {actual}, not {wanted}")));
     }
-    progress.note(&format!("warning: the image is for {actual}, this machine is {wanted}"));
+    progress.warn(&format!("the image is for {actual}, this machine is {wanted}"));
     Ok(actual)
 }
 

@@ -21,7 +21,9 @@ use reqwest::header::{ACCEPT, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 use std::collections::BTreeMap;
 
+use crate::human;
 use crate::reference::Reference;
+use crate::{Refused, MAX_DOCUMENT};
 
 /// What we can read, most specific first. Without the OCI types in
 /// Accept, some registries answer "manifest unknown" for OCI images.
@@ -178,7 +180,15 @@ impl Registry {
         let claimed = response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string);
         // Manifests are small; a huge one is an attack on our memory.
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(response, 4 << 20), &mut bytes)?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(response, MAX_DOCUMENT + 1), &mut bytes)
+            .with_context(|| format!("cannot read the manifest {target} from {}", self.name))?;
+        if bytes.len() as u64 > MAX_DOCUMENT {
+            bail!(Refused(format!(
+                "the manifest {target} from {} is more than {}: refusing it",
+                self.name,
+                human(MAX_DOCUMENT)
+            )));
+        }
         let digest = crate::digest::of(&bytes);
         let expected = if target.starts_with("sha256:") { Some(target.to_string()) } else { claimed };
         if let Some(expected) = expected {
@@ -190,12 +200,19 @@ impl Registry {
     }
     // ANCHOR_END: manifest
 
-    /// The blob `digest`, as a stream (checked by whoever stores it), and
-    /// its length if the registry says.
-    pub fn blob(&mut self, digest: &str) -> Result<(Response, Option<u64>)> {
+    /// The blob `digest` of `size` bytes (the manifest says), as a stream:
+    /// checked by whoever stores it ([`crate::store::Store::put_blob`],
+    /// which reads no more than `size` + 1 bytes of it). A registry that
+    /// announces more (Content-Length) is refused before anything is read.
+    pub fn blob(&mut self, digest: &str, size: u64) -> Result<Response> {
         let response = self.get(&format!("blobs/{digest}"), "*/*")?;
-        let length = response.content_length();
-        Ok((response, length))
+        if let Some(length) = response.content_length().filter(|length| *length > size) {
+            bail!(Refused(format!(
+                "the registry {} sends {length} bytes for {digest}, more than the manifest's {size}: refusing it",
+                self.name
+            )));
+        }
+        Ok(response)
     }
 }
 

@@ -17,31 +17,44 @@
 //! one image at once both succeed (the second rename finds the work done).
 //! Removal (`rmi`, `prune`) takes the store's lock exclusively; pulls and
 //! runs take it shared, so nothing is collected while they pick it up.
-//! A pull that fails takes back what it stored ([`Store::discard`]).
+//! A pull whose content is refused takes back what it stored
+//! ([`Store::take_back`]).
 //!
-//! The store is its owner's alone (root's, or the rootless user's): its
-//! directory and those above are 0700, and so is each container's.
-//! Layers are unpacked as their archives say, device nodes and setuid
-//! root programs included, and containers write their own into upper/.
-//! Were the path to them open, any user of the host could open an
-//! image's node for the host's disk (8:0) or run its setuid shell: root
-//! would be one `step7 pull` of a hostile image away. (Docker keeps
-//! /var/lib/docker's directories 0700, or 0710 where a remapped root
-//! must pass.) A container does not need the path: its processes reach
-//! their files through the root they were given, the overlay mount or
-//! the copy, never through the store.
+//! The store is its owner's alone (root's, or the rootless user's): the
+//! directories it makes for itself (its own and those in the listing
+//! above) are 0700, and so is each container's. Layers are unpacked as
+//! their archives say, device nodes and setuid root programs included,
+//! and containers write their own into upper/. Were the path to them
+//! open, any user of the host could open an image's node for the host's
+//! disk (8:0) or run its setuid shell: root would be one `step7 pull` of
+//! a hostile image away. (Docker had this bug until 20.10.9,
+//! CVE-2021-41091: its data root is 0710 since, its group root's or the
+//! remapped root's; containerd had it too, CVE-2021-41103.) A container
+//! does not need the path: its processes reach their files through the
+//! root they were given, the overlay mount or the copy, never through
+//! the store. And nobody else may write in the store: a "layer" planted
+//! under a diff_id would be taken for the one a pull unpacked.
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::{Flock, FlockArg};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::Permissions;
 use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Hashing;
 use crate::reference::check_digest;
+use crate::space::{CopyError, Space};
+use crate::{human, Refused, MAX_DOCUMENT};
+
+/// The directories of the store, below its own.
+const DIRS: [&str; 6] = ["blobs", "blobs/sha256", "layers", "layers/sha256", "containers", "tmp"];
 
 /// What the store knows of a pulled image.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -73,6 +86,24 @@ pub struct Store {
     pub dir: PathBuf,
     lock: Flock<std::fs::File>,
     exclusive: bool,
+    /// What this handle stored, for [`Store::take_back`].
+    stored: RefCell<Stored>,
+}
+
+/// Blobs (digests) and layers (diff_ids) one handle stored.
+#[derive(Default)]
+struct Stored {
+    blobs: Vec<String>,
+    layers: Vec<String>,
+}
+
+/// How [`Store::take_back`] went.
+pub enum TakeBack {
+    /// Removed, or there was nothing to remove.
+    Done,
+    /// Another command holds the store: what was stored stays for `prune`.
+    Deferred,
+    Failed(anyhow::Error),
 }
 
 impl Store {
@@ -80,21 +111,23 @@ impl Store {
     /// Open (making it if needed) the store at `dir`; `exclusive` for
     /// removals, shared otherwise.
     pub fn open(dir: &Path, exclusive: bool) -> Result<Store> {
+        // Before anything is made: a bad STEP7_STORE_MIN_FREE.
+        crate::space::min_free_setting()?;
         if let Some(parent) = dir.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        let subs = ["blobs", "blobs/sha256", "layers", "layers/sha256", "containers", "tmp"];
-        for path in std::iter::once(dir.to_path_buf()).chain(subs.iter().map(|sub| dir.join(sub))) {
-            private_dir(&path).with_context(|| {
-                format!("cannot make {} a directory of mode 0700 for the image store (is it yours?)", path.display())
-            })?;
+        // The store's own directory first: once it is ours and closed to
+        // other writers, nobody else can add anything below it.
+        private_dir(dir, true)?;
+        for sub in DIRS {
+            private_dir(&dir.join(sub), false)?;
         }
         let path = dir.join("lock");
         let file = std::fs::File::create(&path).with_context(|| format!("cannot open {}", path.display()))?;
         let how = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
         let lock =
             Flock::lock(file, how).map_err(|(_, e)| e).with_context(|| format!("cannot lock {}", path.display()))?;
-        Ok(Store { dir: dir.to_path_buf(), lock, exclusive })
+        Ok(Store { dir: dir.to_path_buf(), lock, exclusive, stored: RefCell::default() })
     }
     // ANCHOR_END: open
 
@@ -117,31 +150,64 @@ impl Store {
         self.dir.join("tmp").join(format!("{what}-{}-{n}", std::process::id()))
     }
 
+    /// The writes of one command into the store, counted against its file
+    /// system. `suspect`: what running out of room most likely means.
+    pub fn space(&self, suspect: &'static str) -> Result<Space> {
+        Space::new(&self.dir, suspect)
+    }
+
     // ANCHOR: put_blob
-    /// Store `content` as the blob `digest`, hashing it as it streams to
-    /// disk. A mismatch is an error and leaves nothing behind.
-    pub fn put_blob(&self, digest: &str, content: impl Read) -> Result<PathBuf> {
+    /// Store `content` as the blob `digest` of `size` bytes (the
+    /// manifest's word for both), hashing it as it streams to disk. At
+    /// most `size` + 1 bytes are read, however long the registry would go
+    /// on, and each is charged to the store's [`Space`] first. Anything
+    /// but `size` bytes of that digest is an error and leaves nothing.
+    pub fn put_blob(&self, digest: &str, size: u64, content: impl Read) -> Result<PathBuf> {
         let path = self.blob(digest)?;
-        let (temp, got, _) = self.write_temp(content).with_context(|| format!("downloading {digest} failed"))?;
-        if got != digest {
+        let space = self.space("more than the disk has room for")?;
+        let (temp, got, bytes) = self
+            .write_temp(content.take(size.saturating_add(1)), &space)
+            .with_context(|| format!("cannot download {digest}"))?;
+        if (got.as_str(), bytes) != (digest, size) {
             let _ = std::fs::remove_file(&temp);
-            bail!("blob {digest} arrived with digest {got}: corrupt or tampered with, so not stored");
+            if bytes > size {
+                bail!(Refused(format!(
+                    "the registry sent more than the manifest's {size} bytes for {digest}: refusing it"
+                )));
+            }
+            if got == digest {
+                bail!(Refused(format!("{digest} is {bytes} bytes, not the manifest's {size}: refusing the image")));
+            }
+            if bytes < size {
+                // A cut, most likely: not a refusal of the content.
+                bail!("the download of {digest} ended after {bytes} of its {size} bytes: pull again");
+            }
+            bail!(Refused(format!("blob {digest} arrived with digest {got}: corrupt or tampered with, so not stored")));
         }
         std::fs::rename(&temp, &path).with_context(|| format!("cannot store {}", path.display()))?;
+        self.stored.borrow_mut().blobs.push(digest.to_string());
         Ok(path)
     }
 
-    /// `content` into tmp/, hashed on the way: the file, its digest and
-    /// its size.
-    fn write_temp(&self, content: impl Read) -> Result<(PathBuf, String, u64)> {
+    /// `content` into tmp/, hashed on the way and charged to `space`: the
+    /// file, its digest and its size.
+    fn write_temp(&self, content: impl Read, space: &Space) -> Result<(PathBuf, String, u64)> {
         let temp = self.temp("blob");
         let mut hashing = Hashing::new(content);
-        let copied = std::fs::File::create(&temp).and_then(|mut file| std::io::copy(&mut hashing, &mut file));
-        if let Err(err) = copied {
-            let _ = std::fs::remove_file(&temp);
-            return Err(err.into());
+        let copied = match std::fs::File::create(&temp) {
+            Ok(mut file) => space.copy(&mut hashing, &mut file),
+            Err(err) => Err(CopyError::Write(err.into())),
+        };
+        match copied {
+            Ok(_) => Ok((temp, hashing.digest(), hashing.bytes)),
+            Err(err) => {
+                let _ = std::fs::remove_file(&temp);
+                Err(match err {
+                    CopyError::Read(err) => err.into(),
+                    CopyError::Write(err) => err.context(format!("cannot write {}", temp.display())),
+                })
+            }
         }
-        Ok((temp, hashing.digest(), hashing.bytes))
     }
     // ANCHOR_END: put_blob
 
@@ -149,15 +215,31 @@ impl Store {
     /// `layer add`: there is no name to check it against). Returns the
     /// digest and the size.
     pub fn put_new(&self, content: impl Read) -> Result<(String, u64)> {
-        let (temp, digest, size) = self.write_temp(content)?;
+        let (temp, digest, size) = self.write_temp(content, &self.space("a nearly full disk")?)?;
         let path = self.blob(&digest)?;
         std::fs::rename(&temp, &path).with_context(|| format!("cannot store {}", path.display()))?;
+        self.stored.borrow_mut().blobs.push(digest.clone());
         Ok((digest, size))
     }
 
+    /// The layer `diff_id` is one this handle unpacked.
+    pub(crate) fn stored_layer(&self, diff_id: &str) {
+        self.stored.borrow_mut().layers.push(diff_id.to_string());
+    }
+
+    /// The blob `digest` (a config), whole: at most [`MAX_DOCUMENT`].
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let path = self.blob(digest)?;
-        std::fs::read(&path).with_context(|| format!("blob {digest} is not in the store (pull the image again)"))
+        let file = std::fs::File::open(&path)
+            .with_context(|| format!("blob {digest} is not in the store (pull the image again)"))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_DOCUMENT + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if bytes.len() as u64 > MAX_DOCUMENT {
+            bail!(Refused(format!("blob {digest} is more than {}: too big to be read whole", human(MAX_DOCUMENT))));
+        }
+        Ok(bytes)
     }
 
     pub fn images(&self) -> BTreeMap<String, ImageRecord> {
@@ -236,12 +318,9 @@ impl Store {
         let (blobs, layers) = self.in_use();
         let mut freed = 0;
         for (dir, keep) in [("blobs/sha256", &blobs), ("layers/sha256", &layers)] {
-            for entry in list_dir(&self.dir.join(dir))? {
-                let digest = format!("sha256:{}", entry.file_name().to_string_lossy());
-                if !keep.contains(&digest) {
-                    freed += remove_all(&entry.path())?;
-                }
-            }
+            let found = list_dir(&self.dir.join(dir))?.into_iter();
+            freed +=
+                remove_unused(found.map(|e| (format!("sha256:{}", e.file_name().to_string_lossy()), e.path())), keep)?;
         }
         for entry in list_dir(&self.dir.join("tmp"))? {
             freed += remove_all(&entry.path())?;
@@ -250,33 +329,54 @@ impl Store {
     }
     // ANCHOR_END: collect
 
-    // ANCHOR: discard
-    /// Remove those of `blobs` and `layers` (what a failed pull or `layer
-    /// add` stored) that no image, named layer or container refers to. A
-    /// shared lock is not enough: a pull beside this one may have found
-    /// one of them here and be about to name it in its image. So only if
-    /// the lock can be had exclusively at once; if not, false: the rest
-    /// is for `prune`.
-    pub fn discard(&self, blobs: &[String], layers: &[String]) -> Result<bool> {
-        if !self.exclusive && !self.lock_alone()? {
-            return Ok(false);
+    // ANCHOR: take_back
+    /// Remove what this handle stored (with put_blob, put_new, or a
+    /// layer unpacked) that no image, named layer or container refers to:
+    /// after a refusal, so that a refused image leaves nothing.
+    ///
+    /// A shared lock is not enough to remove: a pull beside this one may
+    /// have found one of them here and be about to name it in its image.
+    /// So the lock is turned exclusive if that can be had at once
+    /// (LOCK_NB); if not, Deferred, and the rest is for `prune`. flock(2)
+    /// converts by dropping the shared lock first: for a moment this
+    /// command holds no lock, and an `rmi` or `prune` may slip in and
+    /// collect. Only a command about to fail, which picks up nothing
+    /// more from the store, may take back.
+    pub fn take_back(&self) -> TakeBack {
+        let stored = self.stored.take();
+        if stored.blobs.is_empty() && stored.layers.is_empty() {
+            return TakeBack::Done;
         }
-        let (used_blobs, used_layers) = self.in_use();
-        let removed = (|| {
-            for blob in blobs.iter().filter(|b| !used_blobs.contains(*b)) {
-                remove_all(&self.blob(blob)?)?;
-            }
-            for layer in layers.iter().filter(|l| !used_layers.contains(*l)) {
-                remove_all(&self.layer(layer)?)?;
-            }
-            Ok(true)
-        })();
         if !self.exclusive {
-            self.relock(FlockArg::LockShared)?;
+            match self.lock_alone() {
+                Ok(true) => {}
+                Ok(false) => return TakeBack::Deferred,
+                Err(err) => return TakeBack::Failed(err),
+            }
         }
-        removed
+        let removed = (|| {
+            let (used_blobs, used_layers) = self.in_use();
+            let blobs: Vec<_> = stored.blobs.iter().map(|d| Ok((d.clone(), self.blob(d)?))).collect::<Result<_>>()?;
+            let layers: Vec<_> =
+                stored.layers.iter().map(|d| Ok((d.clone(), self.layer(d)?))).collect::<Result<_>>()?;
+            remove_unused(blobs, &used_blobs)?;
+            remove_unused(layers, &used_layers)
+        })();
+        let relocked = if self.exclusive { Ok(()) } else { self.relock(FlockArg::LockShared) };
+        match (removed, relocked) {
+            (Ok(_), Ok(())) => TakeBack::Done,
+            (Err(err), Ok(())) => TakeBack::Failed(err),
+            (Ok(_), Err(relock)) => TakeBack::Failed(relock.context("removed what was stored, but then")),
+            (Err(err), Err(relock)) => TakeBack::Failed(err.context(format!("{relock:#}; and before that"))),
+        }
     }
-    // ANCHOR_END: discard
+    // ANCHOR_END: take_back
+
+    /// What this handle stored is no longer its to take back: named in
+    /// an image now, or kept for the next try of a pull cut short.
+    pub fn keep_stored(&self) {
+        self.stored.take();
+    }
 
     /// Turn the shared lock exclusive if nobody else holds the store.
     /// flock(2) converts by dropping the lock first, so a refusal leaves
@@ -295,34 +395,88 @@ impl Store {
 }
 
 // ANCHOR: private_dir
-/// Make `dir` with mode 0700, or chmod it to 0700 if it is open to others
-/// (as an older step7 made the store). Not a sticky directory, though
-/// (/tmp given as --store): that one is meant to be shared, and the 0700
-/// directories made in it keep the content private anyway.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => return Err(err),
-        _ => {}
+/// Make `dir`, a directory of the store, or check the one there: a
+/// directory, ours, that nobody else may write; left mode 0700. One
+/// already there is not trusted for being there: with `--store /tmp`
+/// (or a store in any directory others may write) another user could
+/// have made `layers/` first and kept it, to plant a "layer" under the
+/// diff_id of one you will pull, which the pull would then take as
+/// unpacked. `top`: the store's own directory (not one in it).
+fn private_dir(dir: &Path, top: bool) -> Result<()> {
+    match make_dir(dir, 0o700) {
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        made => return made.with_context(|| format!("cannot make {} for the image store", dir.display())),
     }
-    let mode = std::fs::metadata(dir)?.permissions().mode();
-    if mode & 0o077 != 0 && mode & libc::S_ISVTX == 0 {
-        std::fs::set_permissions(dir, Permissions::from_mode(0o700))?;
+    let fd = match open_dir(dir) {
+        Err(Errno::ENOTDIR | Errno::ELOOP) if dir.symlink_metadata().is_ok_and(|m| m.is_symlink()) => bail!(
+            "{} is a symlink: the image store follows none, it could lead anywhere (remove it, or choose another --store)",
+            dir.display()
+        ),
+        opened => opened.with_context(|| format!("cannot open {} (the image store)", dir.display()))?,
+    };
+    let stat = nix::sys::stat::fstat(&fd).with_context(|| format!("cannot stat {}", dir.display()))?;
+    let mode = stat.st_mode & 0o7777;
+    // Sticky or not: the sticky bit stops others removing what is ours,
+    // not adding what is theirs.
+    if mode & 0o022 != 0 {
+        let instead = match top {
+            true => {
+                format!("choose a directory of your own inside it, such as --store {}", dir.join("step7").display())
+            }
+            false => "choose another --store".to_string(),
+        };
+        bail!(
+            "{} may be written by others (mode {mode:o}): they could plant layers in the image store; {instead}",
+            dir.display()
+        );
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if stat.st_uid != me {
+        bail!("{} belongs to uid {}, not to uid {me}: choose another --store", dir.display(), stat.st_uid);
+    }
+    if mode != 0o700 {
+        // Only searchable by others: as an older step7 made the store.
+        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(0o700))
+            .with_context(|| format!("cannot chmod {} to 0700", dir.display()))?;
     }
     Ok(())
 }
 // ANCHOR_END: private_dir
 
-/// mkdir(2) with exactly `mode`: the umask may take bits away, so chmod
-/// after.
+/// mkdir(2) with exactly `mode`: the umask may take bits away, so
+/// fchmod(2) after, on the directory just made (opened without following
+/// a symlink, should one have taken its name meanwhile).
 pub fn make_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::DirBuilder::new().mode(mode).create(dir)?;
-    std::fs::set_permissions(dir, Permissions::from_mode(mode))
+    let fd = open_dir(dir)?;
+    nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))?;
+    Ok(())
+}
+
+/// open(2) the directory `dir` itself: O_NOFOLLOW makes a symlink in its
+/// place fail (ENOTDIR with O_DIRECTORY, else ELOOP) instead of leading
+/// elsewhere.
+fn open_dir(dir: &Path) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    nix::fcntl::open(dir, flags, Mode::empty())
 }
 
 /// The entries of directory `dir`.
 fn list_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     Ok(entries.flatten().collect())
+}
+
+/// Remove those of the blobs or layers `found` (digest and path) that
+/// `keep` lacks. Returns the bytes freed.
+fn remove_unused(found: impl IntoIterator<Item = (String, PathBuf)>, keep: &BTreeSet<String>) -> Result<u64> {
+    let mut freed = 0;
+    for (digest, path) in found {
+        if !keep.contains(&digest) {
+            freed += remove_all(&path)?;
+        }
+    }
+    Ok(freed)
 }
 
 fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
@@ -348,14 +502,4 @@ pub fn remove_all(path: &Path) -> Result<u64> {
     }
     std::fs::remove_dir(path).with_context(|| format!("cannot remove {}", path.display()))?;
     Ok(size)
-}
-
-/// "3.2 MiB"
-pub fn human(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
 }

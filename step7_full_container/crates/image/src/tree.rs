@@ -23,12 +23,12 @@ use nix::sys::stat::{Mode, SFlag};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid};
 use std::ffi::{OsStr, OsString};
-use std::io::{Read, Write};
+
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::space::Space;
+use crate::space::{CopyError, Space};
 
 /// What an entry says about itself beyond its name and kind.
 #[derive(Clone, Copy, Debug, Default)]
@@ -61,10 +61,18 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// The tree at `dir`, its writes counted against `dir`'s own file
+    /// system (to read, or to write outside the store).
     pub fn open(dir: &Path) -> Result<Tree> {
+        Tree::counted(dir, Space::new(dir, "a nearly full disk")?)
+    }
+
+    /// The tree at `dir`, its writes counted by `space` (the store's,
+    /// [`crate::store::Store::space`]).
+    pub fn counted(dir: &Path, space: Space) -> Result<Tree> {
         let root = nix::fcntl::open(dir, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
             .with_context(|| format!("cannot open {}", dir.display()))?;
-        Ok(Tree { root, privileged: nix::unistd::geteuid().is_root(), dirs: Vec::new(), space: Space::new(dir) })
+        Ok(Tree { root, privileged: nix::unistd::geteuid().is_root(), dirs: Vec::new(), space })
     }
 
     // ANCHOR: resolve
@@ -201,7 +209,14 @@ impl Tree {
         )
         .with_context(|| format!("cannot create {}", rel.display()))?;
         let mut file = std::fs::File::from(fd);
-        copy(content, &mut file, &self.space, rel)?;
+        // A read error is the layer's (a damaged stream), a write error
+        // the disk's: the message says which.
+        self.space.copy(content, &mut file).map_err(|err| match err {
+            CopyError::Read(err) => {
+                anyhow::Error::new(err).context(format!("cannot read {} from the layer", rel.display()))
+            }
+            CopyError::Write(err) => err.context(format!("cannot write {}", rel.display())),
+        })?;
         self.settle(&parent, &name, meta, false)?;
         // After chown, which would clear security.capability.
         for (key, value) in xattrs.iter().filter(|_| self.privileged) {
@@ -341,23 +356,6 @@ impl Tree {
             nix::sys::stat::futimens(dir.as_fd(), &time, &time)?;
         }
         Ok(())
-    }
-}
-
-/// `content` into `file` (`rel`), each piece counted by `space` before
-/// it is written. A read error is the layer's (a damaged stream), a
-/// write error the disk's: the message says which.
-fn copy(content: &mut dyn Read, file: &mut std::fs::File, space: &Space, rel: &Path) -> Result<()> {
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        let n = match content.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err).with_context(|| format!("cannot read {} from the layer", rel.display())),
-        };
-        space.write(n as u64).with_context(|| format!("cannot write {}", rel.display()))?;
-        file.write_all(&buf[..n]).with_context(|| format!("cannot write {}", rel.display()))?;
     }
 }
 

@@ -20,6 +20,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Hashing;
+use crate::space::Space;
 use crate::tree::{clean, Meta, Tree};
 
 pub struct Unpacked {
@@ -77,10 +78,11 @@ impl<R: Read> Read for Damaged<R> {
 }
 
 // ANCHOR: unpack
-/// Unpack the layer `blob` into the empty directory `dest`.
-pub fn unpack(blob: impl Read, dest: &Path) -> Result<Unpacked> {
+/// Unpack the layer `blob` into the empty directory `dest`, every write
+/// counted by `space`.
+pub fn unpack(blob: impl Read, dest: &Path, space: Space) -> Result<Unpacked> {
     let mut stream = Hashing::new(decompress(blob)?);
-    let mut tree = Tree::open(dest)?;
+    let mut tree = Tree::counted(dest, space)?;
     let (mut skipped_devices, mut entries) = (0, 0);
     {
         let mut archive = tar::Archive::new(&mut stream);
