@@ -130,11 +130,10 @@ fn exec_pause_resume_and_kill_all() {
     assert_eq!(status(&bundle, "busy"), "running");
 
     assert_code(&bundle.step7(&["kill", "--all", "busy", "KILL"]), 0);
-    // Both are children of this test process now (a subreaper), and the
-    // namespace's init does not finish dying before the other process of
-    // its namespace is reaped: reap the exec'd one first.
-    for pid in pids.lines().rev() {
-        support::reap(pid.parse().unwrap());
+    // Both are children of this test process now (a subreaper).
+    let pids: Vec<i32> = pids.lines().map(|pid| pid.parse().unwrap()).collect();
+    support::reap_all(&pids);
+    for pid in pids {
         assert!(!Path::new(&format!("/proc/{pid}")).exists(), "{pid} survived kill --all");
     }
     assert_eq!(status(&bundle, "busy"), "stopped");

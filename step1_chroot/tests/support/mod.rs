@@ -100,12 +100,21 @@ pub fn become_subreaper() {
 /// Wait (up to 10 s) for process `pid`, an orphan re-parented to this test
 /// process, and reap it.
 pub fn reap(pid: i32) {
+    reap_all(&[pid]);
+}
+
+/// [`reap`] for several processes at once, in whatever order they end: a
+/// namespace's init does not finish dying while another process of its
+/// namespace is still to be reaped, so waiting for them one by one in the
+/// wrong order waits in vain (and PIDs wrap, so their numbers say nothing
+/// of which came first).
+pub fn reap_all(pids: &[i32]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        match unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } {
-            0 => std::thread::sleep(Duration::from_millis(10)),
-            _ => return, // reaped, or not ours (ECHILD)
-        }
+    let mut left = pids.to_vec();
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        // 0: still running; anything else: reaped, or not ours (ECHILD).
+        left.retain(|&pid| unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } == 0);
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
