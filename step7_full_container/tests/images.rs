@@ -278,6 +278,31 @@ fn a_relative_state_root_is_not_taken_for_an_orphan() {
     world.assert_no_containers();
 }
 
+/// A store reached through a symlink: `rm` still sees that the root is
+/// mounted (/proc/self/mountinfo shows the resolved path, which a text
+/// comparison missed), unmounts it and removes it.
+#[test]
+fn a_store_behind_a_symlink_is_unmounted_and_removed() {
+    let Some(mut world) = World::new() else { return };
+    world.layout.image("v1", &[world.base_layer()], json!({}), "amd64");
+    world.registry.push(&world.layout, "v1", "test/symlinked");
+    let image = world.registry.name("test/symlinked:v1");
+    let link = world.dir.with_extension("link");
+    std::os::unix::fs::symlink(&world.dir, &link).unwrap();
+    let store = link.join("store");
+    let state = world.dir.join("state");
+    let step7 = |args: &[&str]| {
+        let mut all = vec!["--store", store.to_str().unwrap(), "--root", state.to_str().unwrap()];
+        all.extend(args);
+        Command::new(BIN).args(&all).output().unwrap()
+    };
+    assert_code(&step7(&["run", "-d", "--network", "none", "--name", "linked", &image, "sleep", "60"]), 0);
+    let removed = step7(&["rm", "-f", "linked"]);
+    let _ = std::fs::remove_file(&link);
+    assert_code(&removed, 0);
+    world.assert_no_containers();
+}
+
 /// prune removes what a killed run or pull left: a container root whose
 /// container never came to be, and half-done downloads.
 #[test]

@@ -154,10 +154,18 @@ pub fn remove(dir: &Path) -> Result<()> {
 }
 // ANCHOR_END: remove
 
-fn is_mount_point(path: &Path) -> bool {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let path = path.display().to_string();
-    mounts.lines().any(|line| line.split(' ').nth(4) == Some(path.as_str()))
+/// Whether the container's root is mounted: an overlayfs mount is a file
+/// system of its own, with a device number of its own, where the copy is
+/// a plain directory beside upper/ and work/. (Not by the path's text in
+/// /proc/self/mountinfo, which shows it with symlinks resolved and spaces
+/// escaped: a store reached through a symlink would look unmounted.)
+fn is_mount_point(rootfs: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let parent = rootfs.parent().unwrap_or(rootfs);
+    match (std::fs::symlink_metadata(rootfs), std::fs::symlink_metadata(parent)) {
+        (Ok(root), Ok(parent)) => root.dev() != parent.dev(),
+        _ => false,
+    }
 }
 
 // ANCHOR: orphans
